@@ -1,0 +1,58 @@
+#!/usr/bin/env python
+"""Run every check backprop has, in the order that fails fastest (the README's test command calls this).
+
+1. notebooks are the source: `nbdev-export` must leave `backprop/` unchanged;
+2. README.md is in step with nbs/index.ipynb;
+3. `nbdev-test` runs every notebook cell, including those flagged `slow`;
+4. the offline docs site is built (needs pandoc from pypandoc_binary and MathJax from `npm ci`);
+5. pytest runs tests/ (PyTorch-oracle tests skip without torch, browser tests without chromium).
+
+Options: --fast skips `slow` notebook cells and pytest's slow marker; --no-site skips the docs build.
+"""
+import argparse, os, shutil, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+def run(title, cmd, **kw):
+    print(f"\n=== {title}: {' '.join(map(str, cmd))}", flush=True)
+    t0 = time.perf_counter()
+    r = subprocess.run([str(c) for c in cmd], cwd=ROOT, **kw)
+    print(f"=== {title}: exit {r.returncode} in {time.perf_counter() - t0:.0f}s", flush=True)
+    return r.returncode
+
+def tool(name): return str(BIN / name) if (BIN / name).exists() else name
+
+def git_status(path):
+    r = subprocess.run(['git', 'status', '--porcelain', '--', path], cwd=ROOT, capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else None
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--fast', action='store_true', help='skip slow notebook cells and slow pytest tests')
+    ap.add_argument('--no-site', action='store_true', help='skip building the docs site')
+    a = ap.parse_args()
+    failed = []
+    before = git_status('backprop')
+    if run('export', [tool('nbdev-export')]): failed.append('nbdev-export')
+    after = git_status('backprop')
+    if before is None: print("(not a git checkout: the export check compares nothing)")
+    elif before != after:
+        print("nbdev-export changed backprop/: the package was out of step with nbs/. See `git diff backprop/`.")
+        failed.append('export-sync')
+    if run('readme', [sys.executable, 'tools/sync_readme.py', '--check']): failed.append('readme-sync')
+    flags = [] if a.fast else ['--flags', 'slow']
+    if run('notebooks', [tool('nbdev-test'), *flags]): failed.append('nbdev-test')
+    if not a.no_site:
+        if not (ROOT / 'node_modules' / 'mathjax').exists() and shutil.which('npm'):
+            if run('mathjax', ['npm', 'ci', '--no-audit', '--no-fund']): failed.append('npm ci')
+        if run('site', [sys.executable, 'tools/build_site.py']): failed.append('build-site')
+    pt = [sys.executable, '-m', 'pytest', '-q', '-rs', 'tests'] + (['-m', 'not slow'] if a.fast else [])
+    rc = run('pytest', pt)
+    if rc == 5: print("pytest collected no tests: tests/ is missing or broken"); failed.append('pytest (no tests)')
+    elif rc: failed.append('pytest')
+    print('\nFAILED: ' + ', '.join(failed) if failed else '\nALL CHECKS PASSED')
+    return 1 if failed else 0
+
+if __name__ == '__main__': sys.exit(main())
