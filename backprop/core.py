@@ -11,10 +11,10 @@ __all__ = ['float32', 'float64', 'float16', 'int64', 'int32', 'uint8', 'bool_', 
            'default_generator', 'randn', 'rand', 'randint', 'randperm', 'randn_like', 'rand_like', 'Add', 'Sub', 'Mul',
            'Div', 'Neg', 'PowScalar', 'Pow', 'Sum', 'Expand', 'SumTo', 'Reshape', 'Cast', 'run_backward']
 
-# %% ../nbs/01_core.ipynb #420fbafd
+# %% ../nbs/01_core.ipynb #b37f57de
 import numpy as np, weakref, functools
 
-# %% ../nbs/01_core.ipynb #58458e97
+# %% ../nbs/01_core.ipynb #a82121c6
 _grad_enabled = True
 
 def is_grad_enabled()->bool:
@@ -48,13 +48,15 @@ class enable_grad(_GradMode):
     "Context manager and decorator: ops inside record a graph, even within `no_grad`."
     mode = True
 
-# %% ../nbs/01_core.ipynb #26820039
+# %% ../nbs/01_core.ipynb #a2e21e51
 class ShapeError(ValueError):
     "An op got operands whose shapes or dtypes do not fit together."
 
 def _op_error(op, arrays, e):
+    "The error to raise when numpy rejects an op's operands: same kind (IndexError, TypeError, else ShapeError), naming the op, shapes and dtypes."
     desc = ' and '.join(f'{tuple(a.shape)} {a.dtype}' for a in arrays)
-    return ShapeError(f"{op}: invalid for operand{'s' if len(arrays) > 1 else ''} {desc}: {e}")
+    kind = IndexError if isinstance(e, IndexError) else TypeError if isinstance(e, TypeError) else ShapeError
+    return kind(f"{op}: invalid for operand{'s' if len(arrays) > 1 else ''} {desc}: {e}")
 
 class Function:
     "A differentiable op: `forward` computes on arrays, `backward` maps the output's gradient to the inputs' (a VJP)."
@@ -83,7 +85,7 @@ class Function:
 
     def __repr__(self): return f'<{type(self).__name__}Backward>'
 
-# %% ../nbs/01_core.ipynb #4697ba4b
+# %% ../nbs/01_core.ipynb #846833e7
 float32, float64, float16 = np.float32, np.float64, np.float16
 int64, int32, uint8 = np.int64, np.int32, np.uint8
 bool_ = np.bool_
@@ -181,12 +183,12 @@ class RemovableHandle:
     _next = 0
     def __init__(self, hooks:dict):
         RemovableHandle._next += 1
-        self.id, self.hooks = RemovableHandle._next, weakref.ref(hooks) if False else hooks
+        self.id, self.hooks = RemovableHandle._next, hooks
     def remove(self): self.hooks.pop(self.id, None)
     def __enter__(self): return self
     def __exit__(self, *exc): self.remove()
 
-# %% ../nbs/01_core.ipynb #7cc7f5f8
+# %% ../nbs/01_core.ipynb #07d609c2
 def tensor(data, # array-like: nested lists, numbers, an ndarray or a Tensor
            dtype=None, # numpy dtype; None infers it: Python floats -> float32, ints -> int64, arrays keep theirs
            requires_grad:bool=False)->Tensor: # record ops on it for autodiff?
@@ -283,7 +285,7 @@ def _const(x, like:np.ndarray)->Tensor:
         return _wrap(np.asarray(x, dt))
     return _wrap(_to_array(x))
 
-# %% ../nbs/01_core.ipynb #d9f3d190
+# %% ../nbs/01_core.ipynb #eac3e327
 class Add(Function):
     def forward(self, a, b): return a + b
     def backward(self, g): return g, g
@@ -315,20 +317,22 @@ class PowScalar(Function):
         return x ** p
     def backward(self, g):
         x, p = self.inputs[0], self.p
+        if p == 0: return g * 0,          # d/dx x⁰ = 0 everywhere, even at x = 0
         return (g * p * x ** (p - 1) if p != 2 else g * 2 * x),
 
 class Pow(Function):
     def forward(self, x, y): return x ** y
     def backward(self, g):
         x, y = self.inputs
-        gx = g * y * x ** (y - 1) if x.requires_grad else None
-        gy = g * self.out() * x.log() if y.requires_grad else None
+        # as PyTorch: no gradient flows where the exponent is 0 (to x) or where the base is 0 (to y), not 0·∞ = nan
+        gx = (g * y * x ** (y - 1)).where(y.data != 0, 0) if x.requires_grad else None
+        gy = g * self.out() * x.where(x.data != 0, 1).log() if y.requires_grad else None
         return gx, gy
 
-# %% ../nbs/01_core.ipynb #4c238401
+# %% ../nbs/01_core.ipynb #bb907675
 def _axes(axis, ndim, op):
     "Normalise PyTorch `dim` / numpy `axis` (int, tuple or None) to a sorted tuple of non-negative axes."
-    if axis is None: return tuple(range(ndim))
+    if axis is None or axis == (): return tuple(range(ndim))   # dim=() reduces everything, as PyTorch 2
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
@@ -360,7 +364,14 @@ class SumTo(Function):
         return np.sum(x, axis=axes, keepdims=True).reshape(shape) if axes else x.reshape(shape)
     def backward(self, g): return g.expand(self.inputs[0].shape),
 
-def _sum_to(g, shape): return g if g.shape == shape else SumTo.apply(g, shape=shape)
+def _sum_to(g, shape, node=None):
+    "Sum gradient `g` down to `shape` (undoing a broadcast); anything else is a bug in the rule of `node`."
+    if g.shape == shape: return g
+    try: ok = len(g.shape) >= len(shape) and np.broadcast_shapes(g.shape, shape) == g.shape
+    except ValueError: ok = False
+    if not ok:
+        raise RuntimeError(f"backward: {node!r} returned a gradient of shape {g.shape} for an input of shape {shape}")
+    return SumTo.apply(g, shape=shape)
 
 class Reshape(Function):
     def forward(self, x, shape): return x.reshape(shape)
@@ -371,7 +382,7 @@ class Cast(Function):
     def forward(self, x, dtype): return x.astype(dtype)
     def backward(self, g): return g.to(self.inputs[0].dtype),
 
-# %% ../nbs/01_core.ipynb #1bfd1615
+# %% ../nbs/01_core.ipynb #ae6dd093
 def _binary(f, npop, swap=False):
     "Operator for Function `f`; with no graph to record it runs `npop` on the arrays directly."
     def op(self, other):
@@ -401,7 +412,7 @@ def _pow(self, p):
     if isinstance(p, (int, float)) and not isinstance(p, bool): return PowScalar.apply(self, p=p)
     return Pow.apply(self, _const(p, self.data))
 Tensor.__pow__ = _pow
-Tensor.__rpow__ = _binary(Pow, True)
+Tensor.__rpow__ = _binary(Pow, np.power, True)
 
 def _sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
     "Sum over `dim` (int, tuple or None for all); numpy's `axis`/`keepdims` also accepted."
@@ -445,7 +456,7 @@ Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
 Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
 Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
 
-# %% ../nbs/01_core.ipynb #50f1ef5d
+# %% ../nbs/01_core.ipynb #05cff085
 def _inplace(name, f):
     def op(self, *args):
         if _grad_enabled and self.requires_grad:
@@ -464,7 +475,7 @@ Tensor.sub_ = _inplace('sub_', lambda d, o: np.subtract(d, o, out=d, casting='un
 Tensor.mul_ = _inplace('mul_', lambda d, o: np.multiply(d, o, out=d, casting='unsafe'))
 Tensor.div_ = _inplace('div_', lambda d, o: np.divide(d, o, out=d, casting='unsafe'))
 
-# %% ../nbs/01_core.ipynb #d6bdc0a2
+# %% ../nbs/01_core.ipynb #788c88cc
 def _toposort(roots):
     "Count, for each node reachable from `roots`, how many reachable nodes consume its output (no recursion)."
     pending, stack = {}, [r._ctx for r in roots if r._ctx is not None]
@@ -500,9 +511,10 @@ def _accumulate_leaf(t, g, gin, create_graph):
     elif create_graph or t.grad.requires_grad: t.grad = t.grad + g
     else: t.grad.data += g.data
 
-def run_backward(roots:list, grads:list, retain_graph:bool=False, create_graph:bool=False, inputs:list=None):
+def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bool=False, inputs:list=None):
     "Reverse-mode sweep from `roots` seeded with `grads`: accumulate into leaves' `.grad`, or, given `inputs`, return their gradients."
     global _grad_enabled
+    if retain_graph is None: retain_graph = create_graph
     want = None if inputs is None else {id(t): i for i, t in enumerate(inputs)}
     found = None if inputs is None else [None] * len(inputs)
     def take(t, g):                                # a gradient for a tensor the caller asked about
@@ -530,7 +542,7 @@ def run_backward(roots:list, grads:list, retain_graph:bool=False, create_graph:b
             for t, gi in zip(node.inputs, gs):
                 p = t._ctx
                 if gi is not None and t.requires_grad:
-                    if gi.data.shape != t.data.shape: gi = _sum_to(gi, t.data.shape)
+                    if gi.data.shape != t.data.shape: gi = _sum_to(gi, t.data.shape, node)
                     if p is not None: acc[p] = acc[p] + gi if p in acc else gi
                     elif want is None: _accumulate_leaf(t, gi, g.data, create_graph)
                     elif id(t) in want: take(t, gi)

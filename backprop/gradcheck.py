@@ -7,11 +7,11 @@ Docs: https://backprop-dev.github.io/backprop/gradcheck.html.md"""
 # %% auto #0
 __all__ = ['GradcheckError', 'gradcheck', 'gradgradcheck']
 
-# %% ../nbs/02_gradcheck.ipynb #fe6d5d67
+# %% ../nbs/02_gradcheck.ipynb #0a9842ae
 import numpy as np
 from .core import Tensor, tensor, zeros_like, run_backward, no_grad, enable_grad, is_grad_enabled, float64
 
-# %% ../nbs/02_gradcheck.ipynb #f33450e3
+# %% ../nbs/02_gradcheck.ipynb #f90a652e
 class GradcheckError(AssertionError):
     "A gradient computed by backward disagrees with finite differences."
 
@@ -43,7 +43,7 @@ def _op_name(fn, outs):
     if outs and outs[0].grad_fn is not None: return f'{type(outs[0].grad_fn).__name__}Backward'
     return getattr(fn, '__name__', type(fn).__name__)
 
-# %% ../nbs/02_gradcheck.ipynb #92e8c71b
+# %% ../nbs/02_gradcheck.ipynb #8c1c8f6f
 def _loss(fn, xs, vs, name):
     "L = Σ_k Σ v_k·y_k for the outputs y_k of fn(*xs), without a graph."
     with no_grad(): outs = _float_outputs(fn(*xs), name)
@@ -70,7 +70,7 @@ def _numeric_dirs(L, x, U, eps):
     x.data[...] = x0
     return out
 
-# %% ../nbs/02_gradcheck.ipynb #b0331cdf
+# %% ../nbs/02_gradcheck.ipynb #d30c6aa0
 def _rel(a, n): return abs(a - n) / max(abs(a), abs(n), np.finfo(np.float64).tiny)
 
 def _compare(name, i, shape, a, n, atol, rtol, what):
@@ -78,6 +78,7 @@ def _compare(name, i, shape, a, n, atol, rtol, what):
     missing = a is None
     if missing: a = np.zeros_like(n)
     excess = np.abs(a - n) - (atol + rtol * np.abs(n))
+    excess = np.where(np.isnan(excess), np.inf, excess)   # a NaN on either side is a failure, not a pass
     bad = excess > 0
     if not bad.any(): return
     if missing:
@@ -89,7 +90,7 @@ def _compare(name, i, shape, a, n, atol, rtol, what):
                          f"numeric {n[w]:.6g} (relative error {_rel(a[w], n[w]):.2e}); {int(bad.sum())} of {bad.size} "
                          f"{what} exceed atol={atol:g} + rtol={rtol:g}·|numeric|")
 
-# %% ../nbs/02_gradcheck.ipynb #8c4c202b
+# %% ../nbs/02_gradcheck.ipynb #ff459f7e
 def gradcheck(fn, # called as fn(*inputs); returns a Tensor or a tuple of Tensors
               inputs, # a Tensor or tuple of Tensors (arrays and numbers are converted)
               *,
@@ -130,7 +131,7 @@ def gradcheck(fn, # called as fn(*inputs); returns a Tensor or a tuple of Tensor
             _compare(name, i, x.shape, a_u, _numeric_dirs(L, x, U, eps), atol, rtol, 'projections')
     return True
 
-# %% ../nbs/02_gradcheck.ipynb #106c0d4c
+# %% ../nbs/02_gradcheck.ipynb #1410d1af
 def gradgradcheck(fn, # called as fn(*inputs); returns a Tensor or a tuple of Tensors
                   inputs, # a Tensor or tuple of Tensors (arrays and numbers are converted)
                   *,

@@ -124,3 +124,18 @@ def export_mini_project(dst):
     import subprocess, sys
     exe = Path(sys.executable).parent/'nbdev-export'
     subprocess.run([str(exe) if exe.exists() else 'nbdev-export'], cwd=dst, check=True)
+
+
+_BUILT = {}
+
+def built_mini_site(tmp_path_factory):
+    "Build the mini project's site once per test session; returns (root, site dir, build stdout)"
+    import subprocess, sys
+    if 'site' not in _BUILT:
+        root = make_mini_project(tmp_path_factory.mktemp('mini'))
+        export_mini_project(root)
+        tool = Path(__file__).resolve().parents[1]/'tools'/'build_site.py'
+        r = subprocess.run([sys.executable, str(tool), '--root', str(root)], capture_output=True, text=True)
+        if r.returncode != 0: raise RuntimeError(f'build_site.py failed on the mini project:\n{r.stdout}\n{r.stderr}')
+        _BUILT['site'] = (root, root/'_site', r.stdout)
+    return _BUILT['site']

@@ -79,6 +79,8 @@ def _exec_worker(args):
         with working_directory(src.parent):
             k.run_all(nb, exc_stop=True, preproc=skip, cell_timeout=timeout)
     except BaseException:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        write_nb(nb, dst.with_suffix('.failed.ipynb'))  # outputs up to the failure, for --allow-errors
         return False, (k.prettytb(fname=src) or traceback.format_exc()), time.time()-t0
     dst.parent.mkdir(parents=True, exist_ok=True)
     write_nb(nb, dst)
@@ -127,12 +129,12 @@ def _hash_inputs(cfg, root):
     return h.hexdigest()
 
 
-def execute_notebooks(cfg, root, nbs, stage, cache_dir, jobs, no_exec=False):
+def execute_notebooks(cfg, root, nbs, stage, cache_dir, jobs, no_exec=False, allow_errors=False):
     "Stage nbs/ into `stage` with every notebook replaced by an executed copy (cached)"
     from nbdev.doclinks import nbglob
     if stage.exists(): shutil.rmtree(stage)
     shutil.copytree(nbs, stage, ignore=shutil.ignore_patterns('.*', '__pycache__', '_proc', '_docs', '_site'))
-    if no_exec: return
+    if no_exec: return []
     cache_dir.mkdir(parents=True, exist_ok=True)
     skip_flags = cfg.tst_flags.split() if isinstance(cfg.tst_flags, str) else list(cfg.tst_flags or [])
     base = _hash_inputs(cfg, root)
@@ -142,11 +144,12 @@ def execute_notebooks(cfg, root, nbs, stage, cache_dir, jobs, no_exec=False):
         rel = src.relative_to(nbs)
         key = hashlib.sha256((base + '\0'.join(skip_flags)).encode() + src.read_bytes()).hexdigest()[:20]
         cached = cache_dir/f"{str(rel.with_suffix('')).replace(os.sep, '__')}-{key}.ipynb"
-        if cached.exists(): hits += 1
+        if cached.exists():
+            hits += 1
+            shutil.copy2(cached, stage/rel)
         else: todo.append((src, cached))
-        shutil.copy2(cached, stage/rel) if cached.exists() else None
     log(f'executing {len(todo)} notebook(s) ({hits} unchanged, from cache)')
-    if not todo: return
+    if not todo: return []
     profile = bool(cfg.get('exec_profile', True))
     timeout = cfg.get('cell_timeout', 600) or None
     args = [(str(s), str(c), str(root), skip_flags, timeout, profile) for s, c in todo]
@@ -157,10 +160,21 @@ def execute_notebooks(cfg, root, nbs, stage, cache_dir, jobs, no_exec=False):
             for old in cache_dir.glob(cached.name.rsplit('-', 1)[0] + '-*.ipynb'):
                 if old != cached: old.unlink()
             shutil.copy2(cached, stage/src.relative_to(nbs))
-        else: failed.append((src, msg))
+        else:
+            failed.append((src, msg))
+            partial = cached.with_suffix('.failed.ipynb')
+            if allow_errors and partial.exists():  # nbdev's show_doc step would fail on it too: skip that
+                nbj = json.loads(partial.read_text(encoding='utf-8'))
+                nbj['cells'].insert(0, {'cell_type': 'raw', 'metadata': {}, 'source': '---\nskip_showdoc: true\n---'})
+                (stage/src.relative_to(nbs)).write_text(json.dumps(nbj), encoding='utf-8')
+            partial.unlink(missing_ok=True)
     if failed:
         for src, msg in failed: sys.stderr.write(f'\n=== {src.name} failed ===\n{msg}\n')
+        if allow_errors:
+            log(f'WARNING: {len(failed)} notebook(s) failed; rendered up to the failing cell (--allow-errors)')
+            return [str(s.relative_to(nbs)) for s, _ in failed]
         sys.exit(f'build_site: {len(failed)} notebook(s) failed to execute: ' + ', '.join(s.name for s, _ in failed))
+    return []
 
 
 # ---------------------------------------------------------------- step 4: rendering
@@ -258,7 +272,7 @@ def render_page(pandoc, lua, template, prep_path, out_dir, out_file, meta_path, 
     return r.stderr.strip()
 
 
-def render_site(cfg, root, proc, out, work, jobs, math_pref='auto'):
+def render_site(cfg, root, proc, out, work, jobs, math_pref='auto', failed=()):
     import yaml
     pandoc = pandoc_path()
     nbs = Path(cfg.nbs_path)
@@ -332,9 +346,11 @@ def render_site(cfg, root, proc, out, work, jobs, math_pref='auto'):
         shutil.copy2(f, out/rel)
     if not (out/'styles.css').exists(): (out/'styles.css').write_text('')
     shutil.copy2(ASSETS/'site.css', out/'site.css')
-    if mj is not None: shutil.copytree(mj, out/'mathjax')
+    if mj is not None:  # everything tex-chtml-full.js may load lazily (fonts, menu, a11y); not the other bundles
+        shutil.copytree(mj, out/'mathjax', ignore=shutil.ignore_patterns(
+            'mml-*.js', 'tex-mml-*.js', 'tex-svg*.js', 'tex-chtml.js', 'tex-chtml-full-speech.js', 'node-main.js', 'svg', 'svg.js'))
     (out/'.nojekyll').write_text('')
-    info = dict(title=site_title, math=math, built=time.time(),
+    info = dict(title=site_title, math=math, built=time.time(), failed=list(failed),
                 pages=[dict(src=p['src'], file=p['file'], title=p['title']) for p in order])
     (out/'_build.json').write_text(json.dumps(info, indent=1))
     return info
@@ -354,15 +370,19 @@ def is_stale(root, out):
     "True if `out` has no build or any input (notebooks, library, tooling) is newer than it"
     info = Path(out)/'_build.json'
     if not info.exists(): return True
+    if json.loads(info.read_text()).get('failed'): return True  # an --allow-errors preview is never final
     t = info.stat().st_mtime
     return any(f.stat().st_mtime > t for f in _inputs(Path(root)))
 
 
 # ---------------------------------------------------------------- main
-def build(root=None, out=None, jobs=None, no_exec=False, math='auto', quarto=False):
+def build(root=None, out=None, jobs=None, no_exec=False, math='auto', quarto=False, allow_errors=False):
     t0 = time.time()
     root = Path(root or TOOLS.parent).resolve()
     os.chdir(root)  # nbdev finds its config (and runs processors) relative to the cwd
+    # the library must be importable in nbdev's (spawned) processing workers, installed or not
+    if str(root) not in sys.path: sys.path.insert(0, str(root))
+    os.environ['PYTHONPATH'] = os.pathsep.join([str(root)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])
     from nbdev.config import get_config
     cfg = get_config(root)
     if not cfg.config_file.exists(): sys.exit(f'build_site: no pyproject.toml with [tool.nbdev] in {root}')
@@ -375,7 +395,7 @@ def build(root=None, out=None, jobs=None, no_exec=False, math='auto', quarto=Fal
     from nbdev.quarto import nbdev_sidebar
     nbdev_sidebar.__wrapped__(path=nbs)
     t = time.time()
-    execute_notebooks(cfg, root, nbs, stage, work/'cache', jobs, no_exec=no_exec)
+    failed = execute_notebooks(cfg, root, nbs, stage, work/'cache', jobs, no_exec=no_exec, allow_errors=allow_errors)
     log(f'execute: {time.time()-t:.1f}s')
 
     if quarto:  # quarto renders the executed copy (plain `nbdev-docs` would render the notebooks as stored)
@@ -394,7 +414,7 @@ def build(root=None, out=None, jobs=None, no_exec=False, math='auto', quarto=Fal
     tmp = out.with_name(out.name + '.tmp')
     if tmp.exists(): shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    info = render_site(cfg, root, Path(proc), tmp, work/'render', jobs, math_pref=math)
+    info = render_site(cfg, root, Path(proc), tmp, work/'render', jobs, math_pref=math, failed=failed)
     if out.exists(): shutil.rmtree(out)
     tmp.rename(out)
     log(f'render (pandoc, {len(info["pages"])} pages, math={info["math"]}): {time.time()-t:.1f}s')
@@ -408,6 +428,8 @@ def main(argv=None):
     ap.add_argument('--out', help='output folder (default: ROOT/_site)')
     ap.add_argument('--jobs', type=int, help='parallel workers (default: CPUs, at most 4)')
     ap.add_argument('--no-exec', action='store_true', help="don't execute: render the outputs stored in the notebooks")
+    ap.add_argument('--allow-errors', action='store_true',
+                    help='render notebooks that fail to execute up to the failing cell (preview; default: fail the build)')
     ap.add_argument('--math', choices=['auto', 'mathjax', 'mathml'], default='auto',
                     help='math renderer (auto: local MathJax if node_modules/mathjax exists, else MathML)')
     ap.add_argument('--quarto', action='store_true', help='execute the notebooks, then render with nbdev-docs (quarto) into _docs/')
@@ -416,7 +438,7 @@ def main(argv=None):
     root = Path(a.root or TOOLS.parent).resolve()
     out = Path(a.out).absolute() if a.out else root/'_site'
     if a.if_stale and not a.quarto and not is_stale(root, out): return log(f'{out} is up to date')
-    build(root, out, jobs=a.jobs, no_exec=a.no_exec, math=a.math, quarto=a.quarto)
+    build(root, out, jobs=a.jobs, no_exec=a.no_exec, math=a.math, quarto=a.quarto, allow_errors=a.allow_errors)
 
 
 if __name__ == '__main__': main()
