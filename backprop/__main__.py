@@ -7,13 +7,13 @@ Docs: https://backprop-dev.github.io/backprop/cli.html.md"""
 # %% auto #0
 __all__ = ['spirals', 'train_mlp', 'save_loss_plot', 'main']
 
-# %% ../nbs/98_cli.ipynb #c0c9104b
+# %% ../nbs/98_cli.ipynb #6c27a781
 import argparse, os, sys, tempfile, time
 import numpy as np
 from .core import tensor, randn, zeros, manual_seed, no_grad, arange
 import backprop.ops
 
-# %% ../nbs/98_cli.ipynb #e9c799fc
+# %% ../nbs/98_cli.ipynb #dd4fa30a
 def spirals(n:int=200, # points per class
             classes:int=2, # number of spiral arms
             noise:float=0.2, # Gaussian noise on the angle
@@ -48,7 +48,7 @@ def train_mlp(X, y, hidden:int=64, epochs:int=300, lr:float=0.5, seed:int=0, log
     with no_grad(): acc = ((((X @ W1 + b1).relu() @ W2 + b2).argmax(1)) == y).data.mean()
     return params, losses, float(acc)
 
-# %% ../nbs/98_cli.ipynb #e299895a
+# %% ../nbs/98_cli.ipynb #2742fbe6
 def save_loss_plot(losses:list, path:str):
     "Write the loss curve to a PNG at `path`, atomically (temp file + rename)."
     import matplotlib
@@ -86,5 +86,5 @@ def main(argv=None):
     print(f"loss curve written to {a.out}")
     return 0
 
-# %% ../nbs/98_cli.ipynb #e14242c3
+# %% ../nbs/98_cli.ipynb #e1f55892
 if __name__ == '__main__': sys.exit(main())
