@@ -11,10 +11,10 @@ __all__ = ['float32', 'float64', 'float16', 'int64', 'int32', 'uint8', 'bool_', 
            'default_generator', 'randn', 'rand', 'randint', 'randperm', 'randn_like', 'rand_like', 'Add', 'Sub', 'Mul',
            'Div', 'Neg', 'PowScalar', 'Pow', 'Sum', 'Expand', 'SumTo', 'Reshape', 'Cast', 'run_backward']
 
-# %% ../nbs/01_core.ipynb #b37f57de
+# %% ../nbs/01_core.ipynb #c2f610df
 import numpy as np, weakref, functools
 
-# %% ../nbs/01_core.ipynb #a82121c6
+# %% ../nbs/01_core.ipynb #929066fa
 _grad_enabled = True
 
 def is_grad_enabled()->bool:
@@ -48,7 +48,7 @@ class enable_grad(_GradMode):
     "Context manager and decorator: ops inside record a graph, even within `no_grad`."
     mode = True
 
-# %% ../nbs/01_core.ipynb #a2e21e51
+# %% ../nbs/01_core.ipynb #3ca85a3c
 class ShapeError(ValueError):
     "An op got operands whose shapes or dtypes do not fit together."
 
@@ -85,7 +85,7 @@ class Function:
 
     def __repr__(self): return f'<{type(self).__name__}Backward>'
 
-# %% ../nbs/01_core.ipynb #846833e7
+# %% ../nbs/01_core.ipynb #2d455a47
 float32, float64, float16 = np.float32, np.float64, np.float16
 int64, int32, uint8 = np.int64, np.int32, np.uint8
 bool_ = np.bool_
@@ -188,7 +188,7 @@ class RemovableHandle:
     def __enter__(self): return self
     def __exit__(self, *exc): self.remove()
 
-# %% ../nbs/01_core.ipynb #07d609c2
+# %% ../nbs/01_core.ipynb #719381af
 def tensor(data, # array-like: nested lists, numbers, an ndarray or a Tensor
            dtype=None, # numpy dtype; None infers it: Python floats -> float32, ints -> int64, arrays keep theirs
            requires_grad:bool=False)->Tensor: # record ops on it for autodiff?
@@ -285,7 +285,7 @@ def _const(x, like:np.ndarray)->Tensor:
         return _wrap(np.asarray(x, dt))
     return _wrap(_to_array(x))
 
-# %% ../nbs/01_core.ipynb #eac3e327
+# %% ../nbs/01_core.ipynb #811c7f9d
 class Add(Function):
     def forward(self, a, b): return a + b
     def backward(self, g): return g, g
@@ -329,7 +329,7 @@ class Pow(Function):
         gy = g * self.out() * x.where(x.data != 0, 1).log() if y.requires_grad else None
         return gx, gy
 
-# %% ../nbs/01_core.ipynb #bb907675
+# %% ../nbs/01_core.ipynb #de45767e
 def _axes(axis, ndim, op):
     "Normalise PyTorch `dim` / numpy `axis` (int, tuple or None) to a sorted tuple of non-negative axes."
     if axis is None or axis == (): return tuple(range(ndim))   # dim=() reduces everything, as PyTorch 2
@@ -382,7 +382,7 @@ class Cast(Function):
     def forward(self, x, dtype): return x.astype(dtype)
     def backward(self, g): return g.to(self.inputs[0].dtype),
 
-# %% ../nbs/01_core.ipynb #ae6dd093
+# %% ../nbs/01_core.ipynb #125e12c2
 def _binary(f, npop, swap=False):
     "Operator for Function `f`; with no graph to record it runs `npop` on the arrays directly."
     def op(self, other):
@@ -456,7 +456,7 @@ Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
 Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
 Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
 
-# %% ../nbs/01_core.ipynb #05cff085
+# %% ../nbs/01_core.ipynb #e9a566e7
 def _inplace(name, f):
     def op(self, *args):
         if _grad_enabled and self.requires_grad:
@@ -475,7 +475,7 @@ Tensor.sub_ = _inplace('sub_', lambda d, o: np.subtract(d, o, out=d, casting='un
 Tensor.mul_ = _inplace('mul_', lambda d, o: np.multiply(d, o, out=d, casting='unsafe'))
 Tensor.div_ = _inplace('div_', lambda d, o: np.divide(d, o, out=d, casting='unsafe'))
 
-# %% ../nbs/01_core.ipynb #788c88cc
+# %% ../nbs/01_core.ipynb #ea38b448
 def _toposort(roots):
     "Count, for each node reachable from `roots`, how many reachable nodes consume its output (no recursion)."
     pending, stack = {}, [r._ctx for r in roots if r._ctx is not None]
@@ -525,7 +525,7 @@ def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bo
     for r, g in zip(roots, grads):
         if r._ctx is not None: acc[r._ctx] = acc[r._ctx] + g if r._ctx in acc else g
         elif want is not None: take(r, g) if id(r) in want else None
-        else: _accumulate_leaf(r, g, None, create_graph)
+        else: _accumulate_leaf(r, g, g.data, create_graph)      # never adopt the caller's own array
     prev, _grad_enabled = _grad_enabled, create_graph
     ready, done = [n for n, c in pending.items() if c == 0], []
     try:
