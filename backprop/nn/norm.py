@@ -7,15 +7,15 @@ Docs: https://backprop-dev.github.io/backprop/norm.html.md"""
 # %% auto #0
 __all__ = ['Standardize', 'batch_norm', 'layer_norm', 'BatchNorm1d', 'BatchNorm2d', 'LayerNorm']
 
-# %% ../../nbs/10_norm.ipynb #5a38447a
+# %% ../../nbs/10_norm.ipynb #015c67e9
 import math
 import numpy as np
 from ..core import Tensor, Function, ShapeError, _wrap, empty, zeros, ones, tensor, int64, no_grad, is_grad_enabled
-from ..ops import mean, var
+from ..ops import mean
 from .module import Module, Parameter
 from . import init
 
-# %% ../../nbs/10_norm.ipynb #9715d3c4
+# %% ../../nbs/10_norm.ipynb #f6582668
 def _moments(x:np.ndarray, axis:tuple)->tuple:
     "Mean and biased variance of `x` over `axis` (kept as size-1 dims)."
     mu = x.mean(axis=axis, keepdims=True)
@@ -25,24 +25,25 @@ def _moments(x:np.ndarray, axis:tuple)->tuple:
 class Standardize(Function):
     "$\\hat x = (x-\\mu)/\\sqrt{\\sigma^2+\\varepsilon}$ over `axis`; fused VJP $\\bar x = \\frac1s(\\bar{\\hat x} - \\mathrm{mean}\\,\\bar{\\hat x} - \\hat x\\,\\mathrm{mean}(\\bar{\\hat x}\\hat x))$."
     op = 'standardize'
-    def forward(self, x, axis, eps, mean=None, var=None):
-        if mean is None: mean, var = _moments(x, axis)
-        self.axis, self.eps, self.rstd = axis, eps, 1 / np.sqrt(var + eps)
-        return (x - mean) * self.rstd
+    def forward(self, x, axis, eps, mu=None, sigma2=None):
+        if mu is None: mu, sigma2 = _moments(x, axis)
+        self.axis, self.eps, self.rstd = axis, eps, 1 / np.sqrt(sigma2 + eps)
+        return (x - mu) * self.rstd
     def _rstd(self)->Tensor:
         "$1/s$: the stored constant, or — when the backward itself is being recorded — a differentiable function of $x$."
         if not is_grad_enabled(): return _wrap(self.rstd)
-        x = self.inputs[0]
-        d = x - x.mean(self.axis, keepdim=True)
-        return ((d * d).mean(self.axis, keepdim=True) + self.eps) ** -0.5
+        x, axis = self.inputs[0], self.axis
+        d = x - mean(x, axis, keepdim=True)
+        return (mean(d * d, axis, keepdim=True) + self.eps) ** -0.5
     def backward(self, g):
         xhat, axis = self.out(), self.axis
-        return self._rstd() * (g - g.mean(axis, keepdim=True) - xhat * (g * xhat).mean(axis, keepdim=True)),
+        return self._rstd() * (g - mean(g, axis, keepdim=True) - xhat * mean(g * xhat, axis, keepdim=True)),
 
-def _standardize(x:Tensor, axis:tuple, eps:float, mean=None, var=None)->Tensor:
-    return Standardize.apply(x, axis=axis, eps=eps, mean=mean, var=var)
+def _standardize(x:Tensor, axis:tuple, eps:float, mu=None, sigma2=None)->Tensor:
+    "`Standardize` over `axis`, with the batch moments `mu`, `sigma2` if already computed."
+    return Standardize.apply(x, axis=axis, eps=eps, mu=mu, sigma2=sigma2)
 
-# %% ../../nbs/10_norm.ipynb #75eb9bd4
+# %% ../../nbs/10_norm.ipynb #c7e3bb7c
 def _check_float(op:str, x):
     if not isinstance(x, Tensor): raise TypeError(f"{op}: expected a Tensor input, got {type(x).__name__}")
     if x.dtype.kind != 'f': raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}")
@@ -71,6 +72,8 @@ def batch_norm(input:Tensor, # (N, C, *): batch, channels, then any spatial dims
     if input.ndim < 2: raise ShapeError(f"batch_norm: expected input of shape (N, C, *) with at least 2 dims, got shape {tuple(input.shape)}")
     C, nd = input.shape[1], input.ndim
     _check_channel_vectors('batch_norm', input.shape, C, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
+    if eps < 0 or (training and eps == 0):
+        raise ValueError(f"batch_norm: eps must be {'positive during training' if training else 'non-negative'}, but got {eps}")
     shape = (1, C) + (1,) * (nd - 2)                      # per-channel vectors broadcast along dim 1
     if training:
         _verify_batch_size(input.shape, 'batch_norm')
@@ -91,7 +94,7 @@ def batch_norm(input:Tensor, # (N, C, *): batch, channels, then any spatial dims
     if bias is not None: shift = shift + bias
     return input * scale.reshape(shape) + shift.reshape(shape)
 
-# %% ../../nbs/10_norm.ipynb #31890438
+# %% ../../nbs/10_norm.ipynb #3fdb5f9b
 def layer_norm(input:Tensor, # (*, *normalized_shape)
                normalized_shape, # int or tuple: the trailing dims to normalise over
                weight:Tensor=None, # scale $\gamma$ of shape `normalized_shape`, or None for 1
@@ -112,7 +115,7 @@ def layer_norm(input:Tensor, # (*, *normalized_shape)
     if weight is not None: y = y * weight
     return y if bias is None else y + bias
 
-# %% ../../nbs/10_norm.ipynb #c1f9387d
+# %% ../../nbs/10_norm.ipynb #f05d6a8a
 class _BatchNorm(Module):
     "Shared by `BatchNorm1d` and `BatchNorm2d`: parameters, running-statistics buffers and PyTorch's forward logic."
     def __init__(self, num_features:int, # C, the number of channels (dim 1 of the input)
@@ -120,13 +123,15 @@ class _BatchNorm(Module):
                  momentum:float=0.1, # weight of each new batch in the running averages; None for a cumulative average
                  affine:bool=True, # learn a per-channel scale `weight` and shift `bias`?
                  track_running_stats:bool=True, # keep running mean/variance for evaluation?
-                 dtype=None): # parameter and buffer dtype (float32 by default)
+                 dtype=None, # parameter and buffer dtype (float32 by default)
+                 *, bias:bool=True): # learn the shift `bias` as well (when `affine`)?
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(empty(num_features, dtype=dtype))
-            self.bias = Parameter(empty(num_features, dtype=dtype))
+            if bias: self.bias = Parameter(empty(num_features, dtype=dtype))
+            else: self.register_parameter('bias', None)
         else:
             self.register_parameter('weight', None)
             self.register_parameter('bias', None)
@@ -146,8 +151,8 @@ class _BatchNorm(Module):
     def reset_parameters(self):
         "Reset the running statistics, and $\\gamma = 1$, $\\beta = 0$."
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight); init.zeros_(self.bias)
+        if self.affine: init.ones_(self.weight)
+        if self.bias is not None: init.zeros_(self.bias)
 
     def _expected(self)->str: raise NotImplementedError
     def _check_input_dim(self, input:Tensor):
@@ -169,7 +174,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f'{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, '
-                f'track_running_stats={self.track_running_stats}')
+                f'bias={self.bias is not None}, track_running_stats={self.track_running_stats}')
 
 class BatchNorm1d(_BatchNorm):
     "Batch normalisation of $(N, C)$ or $(N, C, L)$ input, per channel $C$, as `torch.nn.BatchNorm1d`."
@@ -181,7 +186,7 @@ class BatchNorm2d(_BatchNorm):
     _ndims = (4,)
     def _expected(self): return f'(N, {self.num_features}, H, W)'
 
-# %% ../../nbs/10_norm.ipynb #c12957f2
+# %% ../../nbs/10_norm.ipynb #74706d59
 class LayerNorm(Module):
     "Layer normalisation over the last `len(normalized_shape)` dims of each example, as `torch.nn.LayerNorm`."
     def __init__(self, normalized_shape, # int or tuple: the trailing dims to normalise over
@@ -215,4 +220,4 @@ class LayerNorm(Module):
         return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f'{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}'
+        return f'{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}'
