@@ -6,15 +6,16 @@ Docs: https://backprop-dev.github.io/backprop/core.html.md"""
 
 # %% auto #0
 __all__ = ['float32', 'float64', 'float16', 'int64', 'int32', 'uint8', 'bool_', 'is_grad_enabled', 'set_grad_enabled', 'no_grad',
-           'enable_grad', 'ShapeError', 'Function', 'Tensor', 'RemovableHandle', 'tensor', 'as_tensor', 'zeros', 'ones',
-           'full', 'empty', 'zeros_like', 'ones_like', 'full_like', 'eye', 'arange', 'linspace', 'manual_seed',
-           'default_generator', 'randn', 'rand', 'randint', 'randperm', 'randn_like', 'rand_like', 'Add', 'Sub', 'Mul',
-           'Div', 'Neg', 'PowScalar', 'Pow', 'Sum', 'Expand', 'SumTo', 'Reshape', 'Cast', 'run_backward']
+           'enable_grad', 'ShapeError', 'Function', 'AnomalyError', 'set_detect_anomaly', 'is_anomaly_enabled',
+           'Tensor', 'RemovableHandle', 'tensor', 'as_tensor', 'zeros', 'ones', 'full', 'empty', 'zeros_like',
+           'ones_like', 'full_like', 'eye', 'arange', 'linspace', 'manual_seed', 'default_generator', 'randn', 'rand',
+           'randint', 'randperm', 'randn_like', 'rand_like', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'PowScalar', 'Pow',
+           'Sum', 'Expand', 'SumTo', 'Reshape', 'Cast', 'result_type', 'run_backward']
 
-# %% ../nbs/01_core.ipynb #c2f610df
+# %% ../nbs/01_core.ipynb #5c507593
 import numpy as np, weakref, functools
 
-# %% ../nbs/01_core.ipynb #929066fa
+# %% ../nbs/01_core.ipynb #b033fa3e
 _grad_enabled = True
 
 def is_grad_enabled()->bool:
@@ -48,7 +49,7 @@ class enable_grad(_GradMode):
     "Context manager and decorator: ops inside record a graph, even within `no_grad`."
     mode = True
 
-# %% ../nbs/01_core.ipynb #3ca85a3c
+# %% ../nbs/01_core.ipynb #e2a4af48
 class ShapeError(ValueError):
     "An op got operands whose shapes or dtypes do not fit together."
 
@@ -71,6 +72,7 @@ class Function:
         arrays = [a.data for a in args]
         try: data = ctx.forward(*arrays, **kwargs)
         except (ValueError, IndexError, TypeError) as e: raise _op_error(cls.op, arrays, e) from None
+        if _anomaly: _anomaly_forward(ctx, data)
         if _grad_enabled:
             for a in args:
                 if a.requires_grad:
@@ -85,7 +87,47 @@ class Function:
 
     def __repr__(self): return f'<{type(self).__name__}Backward>'
 
-# %% ../nbs/01_core.ipynb #2d455a47
+# %% ../nbs/01_core.ipynb #fa8c8523
+_anomaly = False
+
+class AnomalyError(RuntimeError):
+    "A nan or inf appeared in an op's output or gradient while anomaly detection was on."
+
+def set_detect_anomaly(mode:bool): # True: check every op's output and gradient for nan/inf
+    "Switch anomaly detection on or off (see `bp.autograd.detect_anomaly`)."
+    global _anomaly
+    _anomaly = bool(mode)
+
+def is_anomaly_enabled()->bool:
+    "Is anomaly detection on?"
+    return _anomaly
+
+def _user_line()->str:
+    "File, line and source of the innermost stack frame outside the backprop package: where the user made the op."
+    import traceback, os
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    for fr in reversed(traceback.extract_stack()):
+        if not os.path.abspath(fr.filename).startswith(pkg):
+            return f"{fr.filename}:{fr.lineno}" + (f" `{fr.line.strip()}`" if fr.line else '')
+    return '<unknown>'
+
+def _nonfinite(a): return a.dtype.kind in 'fc' and not np.isfinite(a).all()
+
+def _anomaly_forward(ctx, data):
+    ctx.created_at = _user_line()
+    if _nonfinite(np.asarray(data)):
+        kind = 'nan' if np.isnan(data).any() else 'inf'
+        raise AnomalyError(f"{ctx.op}: forward produced {kind} in its output of shape {np.shape(data)}; "
+                           f"the op was created at {ctx.created_at}")
+
+def _anomaly_backward(node, gs):
+    for i, gi in enumerate(gs):
+        if gi is not None and _nonfinite(gi.data):
+            kind = 'nan' if np.isnan(gi.data).any() else 'inf'
+            raise AnomalyError(f"{node!r} returned {kind} in the gradient of input {i} (shape {gi.shape}); "
+                               f"the op was created at {getattr(node, 'created_at', '<before anomaly detection was on>')}")
+
+# %% ../nbs/01_core.ipynb #bf6940c5
 float32, float64, float16 = np.float32, np.float64, np.float16
 int64, int32, uint8 = np.int64, np.int32, np.uint8
 bool_ = np.bool_
@@ -188,7 +230,7 @@ class RemovableHandle:
     def __enter__(self): return self
     def __exit__(self, *exc): self.remove()
 
-# %% ../nbs/01_core.ipynb #719381af
+# %% ../nbs/01_core.ipynb #15decc1d
 def tensor(data, # array-like: nested lists, numbers, an ndarray or a Tensor
            dtype=None, # numpy dtype; None infers it: Python floats -> float32, ints -> int64, arrays keep theirs
            requires_grad:bool=False)->Tensor: # record ops on it for autodiff?
@@ -285,7 +327,7 @@ def _const(x, like:np.ndarray)->Tensor:
         return _wrap(np.asarray(x, dt))
     return _wrap(_to_array(x))
 
-# %% ../nbs/01_core.ipynb #811c7f9d
+# %% ../nbs/01_core.ipynb #1e53da01
 class Add(Function):
     def forward(self, a, b): return a + b
     def backward(self, g): return g, g
@@ -329,7 +371,7 @@ class Pow(Function):
         gy = g * self.out() * x.where(x.data != 0, 1).log() if y.requires_grad else None
         return gx, gy
 
-# %% ../nbs/01_core.ipynb #de45767e
+# %% ../nbs/01_core.ipynb #bb4682ae
 def _axes(axis, ndim, op):
     "Normalise PyTorch `dim` / numpy `axis` (int, tuple or None) to a sorted tuple of non-negative axes."
     if axis is None or axis == (): return tuple(range(ndim))   # dim=() reduces everything, as PyTorch 2
@@ -382,37 +424,60 @@ class Cast(Function):
     def forward(self, x, dtype): return x.astype(dtype)
     def backward(self, g): return g.to(self.inputs[0].dtype),
 
-# %% ../nbs/01_core.ipynb #125e12c2
-def _binary(f, npop, swap=False):
+# %% ../nbs/01_core.ipynb #f9788ae4
+def _category(d): return 0 if d.kind == 'b' else 1 if d.kind in 'iu' else 2
+
+def result_type(a:np.ndarray, # first operand's data
+                b:np.ndarray, # second operand's data
+               )->np.dtype: # the dtype PyTorch would compute in
+    "PyTorch's type promotion: dimensioned operands decide, unless a 0-d one is of a higher category (bool < int < float)."
+    da, db = a.dtype, b.dtype
+    if da == db: return da
+    if (a.ndim == 0) == (b.ndim == 0):
+        ca, cb = _category(da), _category(db)
+        return np.promote_types(da, db) if ca == cb else (da if ca > cb else db)
+    dim, zero = (da, db) if b.ndim == 0 else (db, da)
+    return zero if _category(zero) > _category(dim) else dim
+
+def _promote(a:'Tensor', b:'Tensor', true_div=False):
+    "Cast two operands to their common dtype (through the differentiable `to`); true division of integers gives float32."
+    dt = result_type(a.data, b.data)
+    if true_div and dt.kind in 'biu': dt = _default_dtype
+    return (a if a.data.dtype == dt else a.to(dt)), (b if b.data.dtype == dt else b.to(dt))
+
+def _binary(f, npop, swap=False, true_div=False):
     "Operator for Function `f`; with no graph to record it runs `npop` on the arrays directly."
     def op(self, other):
-        if isinstance(other, Tensor):
-            if _grad_enabled and (self.requires_grad or other.requires_grad):
-                return f.apply(other, self) if swap else f.apply(self, other)
-            a, b = (other.data, self.data) if swap else (self.data, other.data)
-        else:
+        if not isinstance(other, Tensor):
             cls = other.__class__
-            if (_grad_enabled and self.requires_grad) or (cls is not int and cls is not float) or \
-               (cls is float and self.data.dtype.kind != 'f'):
-                other = _const(other, self.data)
-                return f.apply(other, self) if swap else f.apply(self, other)
-            a, b = (other, self.data) if swap else (self.data, other)
-        try: return _wrap(npop(a, b))
-        except (ValueError, TypeError) as e: raise _op_error(f.op, [np.asarray(a), np.asarray(b)], e) from None
+            if (cls is int or cls is float) and not (_grad_enabled and self.requires_grad) and \
+               not (true_div and self.data.dtype.kind != 'f') and not (cls is float and self.data.dtype.kind != 'f'):
+                a, b = (other, self.data) if swap else (self.data, other)   # numpy keeps the array's dtype for a Python number
+                try: return _wrap(npop(a, b))
+                except (ValueError, TypeError) as e: raise _op_error(f.op, [np.asarray(a), np.asarray(b)], e) from None
+            other = _const(other, self.data)
+        a, b = (other, self) if swap else (self, other)
+        if a.data.dtype != b.data.dtype or (true_div and a.data.dtype.kind != 'f'): a, b = _promote(a, b, true_div)
+        if _grad_enabled and (a.requires_grad or b.requires_grad): return f.apply(a, b)
+        try: return _wrap(npop(a.data, b.data))
+        except (ValueError, TypeError) as e: raise _op_error(f.op, [a.data, b.data], e) from None
     return op
 
 Tensor.__add__, Tensor.__radd__ = _binary(Add, np.add), _binary(Add, np.add, True)
 Tensor.__sub__, Tensor.__rsub__ = _binary(Sub, np.subtract), _binary(Sub, np.subtract, True)
 Tensor.__mul__, Tensor.__rmul__ = _binary(Mul, np.multiply), _binary(Mul, np.multiply, True)
-Tensor.__truediv__, Tensor.__rtruediv__ = _binary(Div, np.true_divide), _binary(Div, np.true_divide, True)
+Tensor.__truediv__ = _binary(Div, np.true_divide, true_div=True)
+Tensor.__rtruediv__ = _binary(Div, np.true_divide, True, true_div=True)
 Tensor.__neg__ = lambda self: Neg.apply(self)
 Tensor.__pos__ = lambda self: self
 
 def _pow(self, p):
-    if isinstance(p, (int, float)) and not isinstance(p, bool): return PowScalar.apply(self, p=p)
-    return Pow.apply(self, _const(p, self.data))
+    if isinstance(p, (int, float)) and not isinstance(p, bool):
+        x = self.to(_default_dtype) if isinstance(p, float) and self.data.dtype.kind != 'f' else self
+        return PowScalar.apply(x, p=p)
+    return Pow.apply(*_promote(self, _const(p, self.data)))
 Tensor.__pow__ = _pow
-Tensor.__rpow__ = _binary(Pow, np.power, True)
+Tensor.__rpow__ = lambda self, other: Pow.apply(*_promote(_const(other, self.data), self))
 
 def _sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
     "Sum over `dim` (int, tuple or None for all); numpy's `axis`/`keepdims` also accepted."
@@ -456,7 +521,7 @@ Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
 Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
 Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
 
-# %% ../nbs/01_core.ipynb #e9a566e7
+# %% ../nbs/01_core.ipynb #45b1372d
 def _inplace(name, f):
     def op(self, *args):
         if _grad_enabled and self.requires_grad:
@@ -475,7 +540,7 @@ Tensor.sub_ = _inplace('sub_', lambda d, o: np.subtract(d, o, out=d, casting='un
 Tensor.mul_ = _inplace('mul_', lambda d, o: np.multiply(d, o, out=d, casting='unsafe'))
 Tensor.div_ = _inplace('div_', lambda d, o: np.divide(d, o, out=d, casting='unsafe'))
 
-# %% ../nbs/01_core.ipynb #ea38b448
+# %% ../nbs/01_core.ipynb #c27c3f91
 def _toposort(roots):
     "Count, for each node reachable from `roots`, how many reachable nodes consume its output (no recursion)."
     pending, stack = {}, [r._ctx for r in roots if r._ctx is not None]
@@ -539,6 +604,7 @@ def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bo
                 if want is not None and id(out) in want: take(out, g)
                 elif out._retain and want is None: out.grad = g if out.grad is None else out.grad + g
             gs = node.backward(g) if g is not None else (None,) * len(node.inputs)
+            if _anomaly: _anomaly_backward(node, gs)
             for t, gi in zip(node.inputs, gs):
                 p = t._ctx
                 if gi is not None and t.requires_grad:

@@ -7,17 +7,17 @@ Docs: https://backprop-dev.github.io/backprop/ops.html.md"""
 # %% auto #0
 __all__ = ['ValuesIndices', 'Exp', 'exp', 'Log', 'log', 'Sqrt', 'sqrt', 'Abs', 'abs', 'Tanh', 'Sigmoid', 'tanh', 'sigmoid',
            'Relu', 'relu', 'Maximum', 'Minimum', 'maximum', 'minimum', 'Clamp', 'clamp', 'clip', 'Where', 'where',
-           'mean', 'var', 'std', 'Amax', 'Amin', 'amax', 'amin', 'argmax', 'argmin', 'LogSumExp', 'logsumexp',
-           'Softmax', 'LogSoftmax', 'softmax', 'log_softmax', 'Permute', 'permute', 'transpose', 'squeeze', 'unsqueeze',
-           'flatten', 'GetItem', 'IndexAdd', 'Gather', 'ScatterAdd', 'gather', 'max', 'min', 'Cat', 'cat', 'stack',
-           'MatMul', 'matmul']
+           'mean', 'var', 'StdSqrt', 'std', 'Amax', 'Amin', 'amax', 'amin', 'argmax', 'argmin', 'LogSumExp',
+           'logsumexp', 'Softmax', 'LogSoftmax', 'softmax', 'log_softmax', 'Permute', 'permute', 'transpose', 'squeeze',
+           'unsqueeze', 'flatten', 'GetItem', 'IndexAdd', 'Gather', 'ScatterAdd', 'gather', 'max', 'min', 'Cat', 'cat',
+           'stack', 'MatMul', 'matmul']
 
-# %% ../nbs/03_ops.ipynb #166f2471
+# %% ../nbs/03_ops.ipynb #f11de428
 import numpy as np, builtins
 from collections import namedtuple
-from .core import Tensor, Function, ShapeError, as_tensor, is_grad_enabled, _wrap, _const, _axes, _kept_shape
+from .core import Tensor, Function, ShapeError, as_tensor, is_grad_enabled, _wrap, _const, _axes, _kept_shape, _promote
 
-# %% ../nbs/03_ops.ipynb #c6b2e8ed
+# %% ../nbs/03_ops.ipynb #52f58346
 def _tensor(x): return x if isinstance(x, Tensor) else as_tensor(x)
 
 def _float(x):
@@ -34,13 +34,13 @@ def _dim(dim, ndim, op):
     return int(dim) % n
 
 def _operands(a, b, op):
-    "Two operands as Tensors; a Python number takes the other operand's dtype, as in PyTorch."
-    if isinstance(a, Tensor): return a, _const(b, a.data)
-    if isinstance(b, Tensor): return _const(a, b.data), b
-    a = as_tensor(a)
-    return a, _const(b, a.data)
+    "Two operands as Tensors of one dtype, promoted as PyTorch does (a Python number takes the other operand's dtype)."
+    if isinstance(a, Tensor): b = _const(b, a.data)
+    elif isinstance(b, Tensor): a = _const(a, b.data)
+    else: a = as_tensor(a); b = _const(b, a.data)
+    return _promote(a, b)
 
-# %% ../nbs/03_ops.ipynb #2d8608b0
+# %% ../nbs/03_ops.ipynb #b437a2bd
 class Exp(Function):
     "$y = e^x$; VJP $\\bar x = \\bar y\\,y$."
     def forward(self, x): return np.exp(x)
@@ -52,7 +52,7 @@ def exp(input:Tensor, # the exponent
     return Exp.apply(_float(input))
 Tensor.exp = exp
 
-# %% ../nbs/03_ops.ipynb #6d73e64b
+# %% ../nbs/03_ops.ipynb #d63f9719
 class Log(Function):
     "$y = \\log x$; VJP $\\bar x = \\bar y / x$."
     def forward(self, x):
@@ -65,7 +65,7 @@ def log(input:Tensor, # positive values
     return Log.apply(_float(input))
 Tensor.log = log
 
-# %% ../nbs/03_ops.ipynb #25ffe444
+# %% ../nbs/03_ops.ipynb #59e0d391
 class Sqrt(Function):
     "$y = \\sqrt x$; VJP $\\bar x = \\bar y / 2y$."
     def forward(self, x): return np.sqrt(x)
@@ -77,7 +77,7 @@ def sqrt(input:Tensor, # non-negative values
     return Sqrt.apply(_float(input))
 Tensor.sqrt = sqrt
 
-# %% ../nbs/03_ops.ipynb #81931d3e
+# %% ../nbs/03_ops.ipynb #eb96ddee
 class Abs(Function):
     "$y = |x|$; VJP $\\bar x = \\bar y\\,\\mathrm{sign}(x)$ (0 at 0)."
     def forward(self, x): return np.abs(x)
@@ -89,7 +89,7 @@ def abs(input:Tensor, # any values
     return Abs.apply(_tensor(input))
 Tensor.abs = Tensor.__abs__ = abs
 
-# %% ../nbs/03_ops.ipynb #d8c6cd21
+# %% ../nbs/03_ops.ipynb #1c451183
 class Tanh(Function):
     "$y = \\tanh x$; VJP $\\bar x = \\bar y\\,(1 - y^2)$."
     def forward(self, x): return np.tanh(x)
@@ -115,7 +115,7 @@ def sigmoid(input:Tensor, # any values
     return Sigmoid.apply(_float(input))
 Tensor.tanh, Tensor.sigmoid = tanh, sigmoid
 
-# %% ../nbs/03_ops.ipynb #29dc6e0a
+# %% ../nbs/03_ops.ipynb #87306dce
 class Relu(Function):
     "$y = \\max(x, 0)$; VJP $\\bar x = \\bar y\\,\\mathbb 1[x > 0]$."
     def forward(self, x): return np.maximum(x, 0)
@@ -127,7 +127,7 @@ def relu(input:Tensor, # any values
     return Relu.apply(_tensor(input))
 Tensor.relu = relu
 
-# %% ../nbs/03_ops.ipynb #2f526894
+# %% ../nbs/03_ops.ipynb #fc6e6f9d
 class Maximum(Function):
     "Elementwise max; the gradient goes to the larger input, split evenly at ties."
     _wins = staticmethod(np.greater)
@@ -155,7 +155,7 @@ def minimum(input:Tensor, # one operand
     return Minimum.apply(*_operands(input, other, 'minimum'))
 Tensor.maximum, Tensor.minimum = maximum, minimum
 
-# %% ../nbs/03_ops.ipynb #492bde2f
+# %% ../nbs/03_ops.ipynb #a4a72da2
 class Clamp(Function):
     "$y = \\min(\\max(x, \\ell), h)$; VJP $\\bar x = \\bar y\\,\\mathbb 1[\\ell \\le x \\le h]$."
     def forward(self, x, lo, hi):
@@ -180,7 +180,10 @@ def clamp(input:Tensor, # values to limit
          )->Tensor: # `input` limited to [`min`, `max`]
     "Limit values to [`min`, `max`]; the gradient passes where min ≤ x ≤ max, boundary included (as PyTorch)."
     if min is None and max is None: raise ValueError("clamp: at least one of `min` and `max` must be given")
-    return Clamp.apply(_tensor(input), lo=_bound(min), hi=_bound(max))
+    x = _tensor(input)
+    if x.data.dtype.kind != 'f' and any(isinstance(b, float) or getattr(b, 'dtype', np.dtype(int)).kind == 'f' for b in (min, max)):
+        x = x.to(np.float32)            # an integer tensor clamped to a float bound becomes float32, as PyTorch
+    return Clamp.apply(x, lo=_bound(min), hi=_bound(max))
 
 def clip(input:Tensor, # values to limit
          min=None, # lower bound, or None
@@ -190,7 +193,7 @@ def clip(input:Tensor, # values to limit
     return clamp(input, min, max)
 Tensor.clamp, Tensor.clip = clamp, clip
 
-# %% ../nbs/03_ops.ipynb #458c67bc
+# %% ../nbs/03_ops.ipynb #082f28c6
 class Where(Function):
     "$y = c\\,?\\,a : b$; VJP $\\bar a = c\\,?\\,\\bar y : 0$, $\\bar b = c\\,?\\,0 : \\bar y$."
     def forward(self, a, b, cond):
@@ -211,7 +214,7 @@ def where(condition, # bool Tensor or array, broadcast against `input` and `othe
     return Where.apply(*_operands(input, other, 'where'), cond=cond)
 Tensor.where = lambda self, condition, other: where(condition, self, other)
 
-# %% ../nbs/03_ops.ipynb #976f89bb
+# %% ../nbs/03_ops.ipynb #97087240
 def _reduction(x, dim, axis, op):
     "Reduction axes from PyTorch's `dim` or numpy's `axis`: an int, a tuple, or None (or `()`) for all."
     d = dim if axis is None else axis
@@ -236,7 +239,7 @@ def mean(input:Tensor, # a floating-point tensor
     return x.sum(axes, keepdim=bool(keepdim or keepdims)) / n
 Tensor.mean = mean
 
-# %% ../nbs/03_ops.ipynb #b6148379
+# %% ../nbs/03_ops.ipynb #f6667d4d
 def var(input:Tensor, # a floating-point tensor
         dim=None, # int or tuple of dims to reduce; None for all
         *, correction:int=1, # subtract from n in the denominator: 1 is the unbiased estimate (PyTorch's default)
@@ -253,6 +256,14 @@ def var(input:Tensor, # a floating-point tensor
     d = x - x.mean(axes, keepdim=True)
     return (d * d).sum(axes, keepdim=bool(keepdim or keepdims)) / builtins.max(n - correction, 0)
 
+class StdSqrt(Function):
+    "$\\sigma = \\sqrt{v}$ for a variance $v$; VJP $\\bar v = \\bar\\sigma / 2\\sigma$, and 0 where $\\sigma = 0$ (a constant group), as PyTorch."
+    op = 'std'
+    def forward(self, v): return np.sqrt(v)
+    def backward(self, g):
+        y = self.out()
+        return (g * 0.5 / y.where(y.data != 0, 1)).where(y.data != 0, 0),
+
 def std(input:Tensor, # a floating-point tensor
         dim=None, # int or tuple of dims to reduce; None for all
         *, correction:int=1, # as in `var`
@@ -261,11 +272,11 @@ def std(input:Tensor, # a floating-point tensor
         axis=None, # numpy spelling of `dim`
         keepdims:bool=None, # numpy spelling of `keepdim`
        )->Tensor: # the standard deviation over `dim`
-    "The standard deviation, `sqrt(var(...))`, as `torch.std`."
-    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims))
+    "The standard deviation, `sqrt(var(...))`, as `torch.std`; a constant group gets gradient 0, not `nan`."
+    return StdSqrt.apply(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims))
 Tensor.var, Tensor.std = var, std
 
-# %% ../nbs/03_ops.ipynb #6a2019d4
+# %% ../nbs/03_ops.ipynb #f9849b3d
 class Amax(Function):
     "Max over `axis`; VJP $\\bar x = \\bar y\\,m/\\sum m$ with $m = \\mathbb 1[x = y]$ (ties share evenly)."
     _reduce = staticmethod(np.max)
@@ -303,7 +314,7 @@ def amin(input:Tensor, # any tensor
     return Amin.apply(x, axis=_reduction(x, dim, axis, 'amin'), keepdim=bool(keepdim or keepdims))
 Tensor.amax, Tensor.amin = amax, amin
 
-# %% ../nbs/03_ops.ipynb #0a4b9b48
+# %% ../nbs/03_ops.ipynb #070245c2
 def _arg(x, dim, keepdim, axis, keepdims, f, op):
     x, d = _tensor(x), (dim if axis is None else axis)
     if d is None: return _wrap(np.asarray(f(x.data), np.int64))
@@ -330,7 +341,7 @@ def argmin(input:Tensor, # any tensor
     return _arg(input, dim, keepdim, axis, keepdims, np.argmin, 'argmin')
 Tensor.argmax, Tensor.argmin = argmax, argmin
 
-# %% ../nbs/03_ops.ipynb #1f76a38b
+# %% ../nbs/03_ops.ipynb #7b69d6ff
 class LogSumExp(Function):
     "$y = \\log\\sum e^x$ over `axis`, max-shifted; VJP $\\bar x = \\bar y\\,e^{x - y}$."
     op = 'logsumexp'
@@ -356,7 +367,7 @@ def logsumexp(input:Tensor, # any values (logits)
     return LogSumExp.apply(x, axis=_reduction(x, dim, axis, 'logsumexp'), keepdim=bool(keepdim or keepdims))
 Tensor.logsumexp = logsumexp
 
-# %% ../nbs/03_ops.ipynb #2b8dc220
+# %% ../nbs/03_ops.ipynb #ceab6512
 class Softmax(Function):
     "$s = e^x/\\sum e^x$ along `dim`; VJP $\\bar x = s\\odot(\\bar s - \\langle\\bar s, s\\rangle)$."
     def forward(self, x, dim):
@@ -398,7 +409,7 @@ def log_softmax(input:Tensor, # logits
     return LogSoftmax.apply(x, dim=d)
 Tensor.softmax, Tensor.log_softmax = softmax, log_softmax
 
-# %% ../nbs/03_ops.ipynb #38a64f1d
+# %% ../nbs/03_ops.ipynb #7d571698
 class Permute(Function):
     "Reorder axes by `dims`; VJP: the inverse permutation, `argsort(dims)`."
     def forward(self, x, dims):
@@ -436,7 +447,7 @@ Tensor.permute, Tensor.transpose = permute, transpose
 Tensor.T = property(lambda self: permute(self, tuple(range(self.ndim))[::-1]), doc="All dims reversed (the transpose of a matrix).")
 Tensor.mT = property(_mT, doc="The last two dims swapped: the transpose of each matrix in a batch.")
 
-# %% ../nbs/03_ops.ipynb #41ff180c
+# %% ../nbs/03_ops.ipynb #af70c980
 def squeeze(input:Tensor, # any tensor
             dim=None, # an int or tuple of dims to drop if their size is 1; None for all size-1 dims
            )->Tensor: # the same data without those dims
@@ -466,7 +477,7 @@ def flatten(input:Tensor, # any tensor
     return x.reshape(x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
 Tensor.squeeze, Tensor.unsqueeze, Tensor.flatten = squeeze, unsqueeze, flatten
 
-# %% ../nbs/03_ops.ipynb #3adbedcd
+# %% ../nbs/03_ops.ipynb #0606a69f
 def _index(idx):
     "An index in numpy form — Tensors and lists become arrays, bool masks integer arrays — and: may it repeat elements?"
     idx = idx if isinstance(idx, tuple) else (idx,)
@@ -522,7 +533,7 @@ def _getitem(self, idx):
 Tensor.__getitem__ = _getitem
 Tensor.__iter__ = lambda self: (self[i] for i in range(len(self)))
 
-# %% ../nbs/03_ops.ipynb #11023351
+# %% ../nbs/03_ops.ipynb #a6823cf5
 def _setitem(self, idx, value):
     "Assign into the tensor's data (outside the graph), as `x[idx] = value`."
     if is_grad_enabled() and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
@@ -537,7 +548,7 @@ def _setitem(self, idx, value):
     except ValueError as e: raise ShapeError(f"setitem: can't assign a value of shape {np.shape(v)} into a tensor of shape {self.shape}: {e}") from None
 Tensor.__setitem__ = _setitem
 
-# %% ../nbs/03_ops.ipynb #f2c9d8fa
+# %% ../nbs/03_ops.ipynb #824bb4d6
 class Gather(Function):
     "Forward: `take_along_axis(x, index, dim)`; VJP: scatter-add $\\bar y$ back along `dim`."
     def forward(self, x, idx, dim):
@@ -577,7 +588,7 @@ def gather(input:Tensor, # the source
     return Gather.apply(x, idx=idx, dim=d)
 Tensor.gather = gather
 
-# %% ../nbs/03_ops.ipynb #fa4c5aab
+# %% ../nbs/03_ops.ipynb #fd633981
 ValuesIndices = namedtuple('ValuesIndices', ['values', 'indices'])
 ValuesIndices.__doc__ = "`(values, indices)`, as returned by `max`/`min` with a `dim` (like `torch.return_types.max`)."
 
@@ -612,7 +623,7 @@ def min(input:Tensor, # any tensor
     return _minmax(input, dim, keepdim, axis, keepdims, amin, np.argmin, 'min')
 Tensor.max, Tensor.min = max, min
 
-# %% ../nbs/03_ops.ipynb #e1d1ee7f
+# %% ../nbs/03_ops.ipynb #f229a2de
 class Cat(Function):
     "Concatenate along `dim`; VJP: each input gets its slice of $\\bar y$."
     def forward(self, *xs, dim):
@@ -646,7 +657,7 @@ def stack(tensors:list, # tensors of the same shape
     if len({t.shape for t in tensors}) > 1: raise ShapeError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
     return cat([unsqueeze(t, dim) for t in tensors], dim)
 
-# %% ../nbs/03_ops.ipynb #90f9cee8
+# %% ../nbs/03_ops.ipynb #a6058c5f
 class MatMul(Function):
     "$C = AB$ (batched, numpy rules); VJP $\\bar A = \\bar C B^\\top$, $\\bar B = A^\\top \\bar C$."
     def forward(self, a, b): return np.matmul(a, b)

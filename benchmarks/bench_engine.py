@@ -8,9 +8,10 @@ order that rotates from one repetition to the next, so slow drifts in machine lo
     784-512-512-10 with ReLU, float32, at batch 256 and batch 32. All contenders start from the same
     weights (drawn once in numpy, copied into each); before timing, one step of each is checked to give
     the same loss and the same weight update, and the script stops with an error if they don't.
-    backprop uses its normal user path: `x @ W.T + b` (or `backprop.nn.functional.linear` if it exists),
-    `relu`, and `backprop.nn.functional.cross_entropy` if it exists, else `log_softmax` + integer-array
-    indexing + `mean`; `loss.backward()`; then `p.sub_(lr * p.grad)` under `no_grad` (same in PyTorch).
+    backprop uses its normal user path: the fused `linear` and `cross_entropy` of `backprop.nn.functional`
+    (else `backprop.nn.layers` / `backprop.nn.losses`) when they exist, else primitives: `x @ W.T + b` and
+    `-log_softmax(z, 1)[rows, y].mean()`; `relu`; `loss.backward()`; then `p.sub_(lr * p.grad)` under
+    `no_grad` (the same in PyTorch). `--bp-path both` times both backprop paths as two contenders.
     PyTorch does the same with `torch.nn.functional`; numpy is explicit forward/backward with the fused
     softmax-cross-entropy gradient (the BLAS floor: the same matrix products and nothing else).
 (b) per-op overhead on tiny arrays: a chain of 1,000 elementwise ops on shape (8,) (the mix
@@ -22,10 +23,18 @@ Reported per benchmark and contender: the median over repetitions, the min-max, 
 PyTorch, and the median [min-max] of the per-repetition (paired) ratios. Targets (issue): MLP step at
 batch 256 <= 1.0x PyTorch; backprop per-op overhead <= 6 us.
 
+Noise. The timed process is the same for all contenders (same allocator and thread pools); before timing, the
+imported libraries' objects are moved out of the garbage collector's reach (gc.freeze), else every full collection
+triggered by backprop's Python graph nodes would re-scan torch's ~140k objects (~0.1 s each). On a machine whose
+CPUs are shared with other work, multi-threaded BLAS/OpenMP steps slow down erratically (a barrier waits for a
+descheduled worker); then compare engines with `--threads 1 --clock cpu --no-trim` (one thread each, process CPU
+time, and no page faults from glibc returning freed memory to the OS between steps).
+
 Usage: python benchmarks/bench_engine.py [--reps N] [--quick] [--json results.json] [--check-targets]
+       [--threads N] [--clock wall|cpu] [--no-trim] [--bp-path auto|nn|ops|both] [--only mlp|ops]
        [--engine DIR] (import `backprop` from DIR instead of this checkout, e.g. to measure a prototype)
 """
-import argparse, gc, json, os, platform, resource, statistics, sys, time
+import argparse, gc, json, os, platform, statistics, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +98,12 @@ def malloc_no_trim()->bool:
         return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 1 << 25))
     except Exception: return False
 
-def minor_faults(): return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def minor_faults()->int:
+    try: import resource
+    except ImportError: return 0          # not on Unix: no fault counts
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+def loadavg(): return os.getloadavg() if hasattr(os, 'getloadavg') else (0.0, 0.0, 0.0)
 
 def blas_threads(n=None):
     "Threads numpy's OpenBLAS uses (after setting them to `n`), or None when that can't be found out."
@@ -276,7 +290,7 @@ class NumpyChain:
                 else: h = np.tanh(h); tape.append(h)
         else:
             for _ in range(CHAIN): h = h * w
-        s = h.sum()
+        h.sum()                                  # the loss, as the autodiff contenders compute it
         t1 = clock()
         g = np.ones_like(h)
         if self.kind == 'mix':
@@ -375,6 +389,9 @@ def main(argv=None):
                          'on a loaded machine but counting every thread (use with --threads 1)')
     ap.add_argument('--no-trim', action='store_true',
                     help="glibc mallopt: don't return freed memory to the OS (removes page-fault noise; all contenders share it)")
+    ap.add_argument('--no-freeze', action='store_true',
+                    help="don't gc.freeze() the imported libraries' objects before timing (then full GC passes, triggered by "
+                         "backprop's Python graph nodes, also scan torch's heap)")
     ap.add_argument('--engine', metavar='DIR', help='import backprop from DIR instead of this checkout')
     ap.add_argument('--only', choices=['mlp', 'ops'], help='run one benchmark group only')
     ap.add_argument('--bp-path', choices=['auto', 'nn', 'ops', 'both'], default='auto',
@@ -392,12 +409,15 @@ def main(argv=None):
     torch = import_torch(a.threads)
     nblas = blas_threads(a.threads)
     no_trim = malloc_no_trim() if a.no_trim else False
+    if not a.no_freeze:     # torch's ~140k import-time objects would otherwise be re-scanned by every full collection,
+        gc.collect()        # which backprop's Python graph nodes trigger (~100 ms each, measured) but torch's C++ graph doesn't
+        gc.freeze()
     if a.no_trim and not no_trim: print("note: --no-trim: mallopt is not available here (not glibc?); ignored")
     meta = dict(python=platform.python_version(), numpy=np.__version__, torch=getattr(torch, '__version__', None),
                 backprop=str(Path(bp[0].__file__).parent), torch_threads=torch.get_num_threads() if torch else None,
                 torch_interop_threads=torch.get_num_interop_threads() if torch else None,
-                numpy_blas_threads=nblas, clock=a.clock, malloc_no_trim=no_trim, cpus=os.cpu_count(), machine=platform.machine(),
-                load_avg_start=os.getloadavg(), reps=reps, block_s=block, chain_len=CHAIN,
+                numpy_blas_threads=nblas, clock=a.clock, malloc_no_trim=no_trim, gc_freeze=not a.no_freeze, cpus=os.cpu_count(), machine=platform.machine(),
+                load_avg_start=loadavg(), reps=reps, block_s=block, chain_len=CHAIN,
                 time=time.strftime('%Y-%m-%d %H:%M:%S'))
     print(f"backprop from {meta['backprop']}; numpy {meta['numpy']} (BLAS threads {meta['numpy_blas_threads']}); "
           f"torch {meta['torch']} (threads {meta['torch_threads']}, interop {meta['torch_interop_threads']}); "
@@ -414,7 +434,6 @@ def main(argv=None):
     if a.only in (None, 'mlp'):
         for path, name in bp_paths:
             print(f"{name} MLP path: {BackpropMLP(bp, init_params(), *make_batch(2), path, name).path}")
-    if a.only in (None, 'mlp'):
         params0 = init_params()
         for batch in (256, 32):
             x, y = make_batch(batch)
@@ -440,15 +459,20 @@ def main(argv=None):
             for part in ('total', 'forward', 'backward'):
                 res[part] = summarise(samples, key=part, scale=1e6 / CHAIN)
             rows.append((f"per-op {label} fwd+bwd", 'us/op', res['total']))
-            rows.append((f"  of which forward", 'us/op', res['forward']))
-            rows.append((f"  of which backward", 'us/op', res['backward']))
+            rows.append(("  of which forward", 'us/op', res['forward']))
+            rows.append(("  of which backward", 'us/op', res['backward']))
             results[f"per_op_{kind}"] = dict(unit='us/op', chains_per_block=inner, summary=res)
         print("per-op chains verified (same output and gradient as PyTorch)", flush=True)
 
-    meta['load_avg_end'] = os.getloadavg()
+    meta['load_avg_end'] = loadavg()
     print('\n' + table(rows))
     for n in notes: print(n)
     print(f"\nload average at end: {' '.join(f'{l:.2f}' for l in meta['load_avg_end'])} on {meta['cpus']} CPUs")
+    busy = max(meta['load_avg_start'][0], meta['load_avg_end'][0]) > 0.75 * (meta['cpus'] or 1)
+    if busy and a.clock == 'wall':
+        print("WARNING: other processes were using the CPUs. Multi-threaded BLAS/OpenMP steps slow down by large, erratic\n"
+              "factors when a worker thread is descheduled (barriers wait for it), so these wall-clock numbers are mostly\n"
+              "noise. For an engine comparison on a shared machine use: --threads 1 --clock cpu --no-trim")
 
     verdicts = []
     if 'mlp_step_b256' in results and torch:

@@ -8,7 +8,6 @@ torch = pytest.importorskip("torch")
 import backprop as bp  # noqa: E402
 
 pytestmark = pytest.mark.torch
-torch.set_num_threads(1)
 TOL = dict(rtol=1e-9, atol=1e-11)
 
 def data(seed, shape, kind='normal'):

@@ -17,7 +17,6 @@ import backprop as bp  # noqa: E402
 pytestmark = [pytest.mark.torch,
               pytest.mark.filterwarnings("ignore::UserWarning"),        # torch: var() degrees of freedom <= 0
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]     # numpy: 0/0 in the same degenerate cases
-torch.set_num_threads(1)
 
 SET = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-4, atol=2e-5)}
@@ -301,8 +300,6 @@ def test_var_std_negative_degrees_of_freedom_forward(name):
     np.testing.assert_array_equal(getattr(bp, name)(bp.tensor(x), dim=1, correction=2).data,
                                   getattr(torch, name)(torch.tensor(x), dim=1, correction=2).numpy())
 
-@pytest.mark.xfail(strict=True, reason="DISCREPANCY (ops.std): at std = 0 PyTorch's std_backward masks the gradient to 0; "
-                   "bp's std = sqrt(var) gives 0.5/0 * 0 = nan")
 @pytest.mark.parametrize('shape,dim', [((3, 1), 1), ((4,), None), ((2, 3), 1)])
 def test_std_zero_spread_gradient(shape, dim):
     "std of a constant group (std = 0): PyTorch defines the gradient as 0 there, not nan."
@@ -684,3 +681,39 @@ def test_sigmoid_tanh_saturation():
 def test_float32_stays_float32(op):
     x = data(0, (3,), 'positive').astype(np.float32)
     check(op, x, f32=False)
+
+def test_max_min_ties_pick_first_index():
+    "torch.max/min(dim) return the first maximal/minimal index (documented); the gradient goes only there."
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 1.0], [0.5, 0.5, 0.5]])
+    check(lambda L, x: L.max(x, 1), x, name='max(dim) ties')
+    check(lambda L, x: L.min(x, 0), x, name='min(dim) ties')
+    check(lambda L, x: L.argmax(x, 1), x, rg=[False], name='argmax ties')
+
+# ---------------------------------------------------------------- dtype promotion (forward only)
+I64 = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.int64)
+PROMOTION = {
+    'exp(int)': (lambda L, x: L.exp(x), True), 'log(int)': (lambda L, x: L.log(x), True),
+    'sqrt(int)': (lambda L, x: L.sqrt(x), True), 'tanh(int)': (lambda L, x: L.tanh(x), True),
+    'sigmoid(int)': (lambda L, x: L.sigmoid(x), True), 'abs(int)': (lambda L, x: L.abs(x), True),
+    'relu(int)': (lambda L, x: L.relu(x), True), '-int': (lambda L, x: -x, True),
+    'int*2': (lambda L, x: x * 2, True), 'int**2': (lambda L, x: x ** 2, True), '2**int': (lambda L, x: 2 ** x, True),
+    'int.sum()': (lambda L, x: x.sum(), True), 'int.sum(1)': (lambda L, x: x.sum(1), True),
+    'amax(int)': (lambda L, x: L.amax(x, 1), True), 'max(int, 1)': (lambda L, x: L.max(x, 1), True),
+    'clamp(int, 2, 4)': (lambda L, x: L.clamp(x, 2, 4), True), 'cat(int)': (lambda L, x: L.cat([x, x]), True),
+    'int @ int': (lambda L, x: x @ x.T, True), 'int+True': (lambda L, x: x + True, True),
+    'bool+bool': (lambda L, x: (x > 2) + (x > 3), True), 'float32*2.5': (lambda L, x: x.float() * 2.5, True),
+    'float32+float32': (lambda L, x: x.float() + x.float(), True),
+    'int/2': (lambda L, x: x / 2, True), 'int/int': (lambda L, x: x / x, True), 'int+2.5': (lambda L, x: x + 2.5, True),
+    'int**0.5': (lambda L, x: x ** 0.5, True), 'clamp(int, 2.5)': (lambda L, x: L.clamp(x, 2.5), True),
+    'where(c, int, 0.5)': (lambda L, x: L.where(x > 2, x, 0.5), True),
+    'float32*int64': (lambda L, x: x.float() * x, True),
+    'float32*float64_0d': (lambda L, x: x.float() * L.tensor(np.float64(2.0)), True),
+}
+
+@pytest.mark.parametrize('name', list(PROMOTION))
+def test_dtype_promotion_like_torch(name):
+    f = PROMOTION[name][0]
+    b, t = _outs(f(bp, bp.tensor(I64))), _outs(f(torch, torch.tensor(I64)))
+    for bo, to in zip(b, t):
+        assert bo.dtype == _np_dtype(to), f"{name}: dtype {bo.dtype} vs torch {to.dtype}"
+        np.testing.assert_allclose(bo.data, to.numpy(), rtol=1e-6)

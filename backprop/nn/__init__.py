@@ -7,11 +7,13 @@ Docs: https://backprop-dev.github.io/backprop/nn.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/19_nn.ipynb #dbeede82
+# %% ../../nbs/19_nn.ipynb #7ae14169
 from .module import Parameter, Module, Sequential, ModuleList, Identity
 from .layers import Linear, Flatten, ReLU, LeakyReLU, GELU, Tanh, Sigmoid, Softmax, \
     LogSoftmax, Dropout, Embedding
+from .conv import Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
+from .rnn import RNN
 from .losses import MSELoss, L1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss, \
     CrossEntropyLoss, NLLLoss
 from . import init, functional

@@ -7,9 +7,11 @@ Docs: https://backprop-dev.github.io/backprop/functional.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/18_functional.ipynb #269e44b5
+# %% ../../nbs/18_functional.ipynb #b61871a3
 from ..ops import relu, tanh, sigmoid, softmax, log_softmax
 from .layers import linear, leaky_relu, erf, gelu, dropout, embedding
+from .conv import conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d
 from .norm import batch_norm, layer_norm
+from .rnn import rnn_recurrence, rnn
 from .losses import mse_loss, l1_loss, huber_loss, binary_cross_entropy, \
     binary_cross_entropy_with_logits, cross_entropy, nll_loss
