@@ -3,8 +3,9 @@
 
 Source: the UCI ML hand-written digits dataset (E. Alpaydin and C. Kaynak, 1998; "Optical Recognition of
 Handwritten Digits", UCI Machine Learning Repository, CC BY 4.0), taken from the copy that scikit-learn
-bundles (`sklearn.datasets.load_digits`): 1,797 images of 8x8 pixels, each pixel an integer count 0..16
-(how many of the 4x4 blocks of the original 32x32 bitmap were set), and the digit 0..9 drawn.
+bundles (`sklearn.datasets.load_digits`, the UCI set's test part, 13 writers): 1,797 images of 8x8 pixels,
+each pixel an integer 0..16 (how many pixels of a 4x4 block of the original 32x32 bitmap were set), and
+the digit 0..9 drawn.
 
 Run it by hand, from the repo root, when the file needs rebuilding (tests never run it):
 
