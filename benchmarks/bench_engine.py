@@ -23,9 +23,11 @@ Reported per benchmark and contender: the median over repetitions, the min-max, 
 PyTorch, and the median [min-max] of the per-repetition (paired) ratios. Targets (issue): MLP step at
 batch 256 <= 1.0x PyTorch; backprop per-op overhead <= 6 us.
 
-Noise. The timed process is the same for all contenders (same allocator and thread pools); before timing, the
-imported libraries' objects are moved out of the garbage collector's reach (gc.freeze), else every full collection
-triggered by backprop's Python graph nodes would re-scan torch's ~140k objects (~0.1 s each). On a machine whose
+Noise. The timed process is the same for all contenders (same allocator and thread pools). OpenBLAS's idle workers
+are told to stop busy-waiting after ~2^20 cycles (OPENBLAS_THREAD_TIMEOUT=20, unless set) and each timed block starts
+after a short idle pause, so one contender's spinning workers don't steal a core from the next. Before timing, the
+objects of numpy and torch (imported first) are moved out of the garbage collector's reach (gc.freeze), else every
+full collection triggered by backprop's Python graph nodes would re-scan torch's ~140k objects (~0.1 s each). On a machine whose
 CPUs are shared with other work, multi-threaded BLAS/OpenMP steps slow down erratically (a barrier waits for a
 descheduled worker); then compare engines with `--threads 1 --clock cpu --no-trim` (one thread each, process CPU
 time, and no page faults from glibc returning freed memory to the OS between steps).
@@ -37,6 +39,10 @@ Usage: python benchmarks/bench_engine.py [--reps N] [--quick] [--json results.js
 import argparse, gc, json, os, platform, statistics, sys, time
 from pathlib import Path
 
+# OpenBLAS's idle workers busy-wait ~2^28 cycles (~0.1 s; measured: 46 ms of CPU while the process sleeps) after each
+# BLAS call, stealing a core from whichever contender runs next (in this process, PyTorch's OpenMP team). 2^20 cycles
+# (~0.4 ms) still spans the gaps between the GEMMs of one step. Must be set before numpy loads OpenBLAS.
+os.environ.setdefault('OPENBLAS_THREAD_TIMEOUT', '20')
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +50,7 @@ LR = 0.01
 SIZES = (784, 512, 512, 10)
 CHAIN = 1000
 TARGET_MLP, TARGET_US = 1.0, 6.0
+SETTLE = 0.02                      # seconds of idle before each timed block, for spinning thread pools to go to sleep
 clock = time.perf_counter          # --clock cpu: time.process_time
 
 # ------------------------------------------------------------------ engines
@@ -330,6 +337,7 @@ def interleaved(contenders, timed, reps, block_s, warmup):
         k = r % len(contenders)
         for c in contenders[k:] + contenders[:k]:
             gc.collect()
+            time.sleep(SETTLE)
             f0 = minor_faults()
             parts = [timed(c) for _ in range(inner[c.name])]
             faults[c.name] += minor_faults() - f0
@@ -390,8 +398,8 @@ def main(argv=None):
     ap.add_argument('--no-trim', action='store_true',
                     help="glibc mallopt: don't return freed memory to the OS (removes page-fault noise; all contenders share it)")
     ap.add_argument('--no-freeze', action='store_true',
-                    help="don't gc.freeze() the imported libraries' objects before timing (then full GC passes, triggered by "
-                         "backprop's Python graph nodes, also scan torch's heap)")
+                    help="don't gc.freeze() numpy's and torch's objects before importing backprop (then full GC passes, "
+                         "triggered by backprop's Python graph nodes, also scan torch's heap)")
     ap.add_argument('--engine', metavar='DIR', help='import backprop from DIR instead of this checkout')
     ap.add_argument('--only', choices=['mlp', 'ops'], help='run one benchmark group only')
     ap.add_argument('--bp-path', choices=['auto', 'nn', 'ops', 'both'], default='auto',
@@ -405,18 +413,18 @@ def main(argv=None):
 
     global clock
     clock = time.process_time if a.clock == 'cpu' else time.perf_counter
-    bp = import_backprop(a.engine)
     torch = import_torch(a.threads)
+    if not a.no_freeze:     # torch's ~140k import-time objects would otherwise be re-scanned by every full collection,
+        gc.collect()        # which backprop's Python graph nodes trigger (~100 ms each, measured) but torch's C++ graph
+        gc.freeze()         # doesn't; backprop is imported after the freeze, so its own objects still count
+    bp = import_backprop(a.engine)
     nblas = blas_threads(a.threads)
     no_trim = malloc_no_trim() if a.no_trim else False
-    if not a.no_freeze:     # torch's ~140k import-time objects would otherwise be re-scanned by every full collection,
-        gc.collect()        # which backprop's Python graph nodes trigger (~100 ms each, measured) but torch's C++ graph doesn't
-        gc.freeze()
     if a.no_trim and not no_trim: print("note: --no-trim: mallopt is not available here (not glibc?); ignored")
     meta = dict(python=platform.python_version(), numpy=np.__version__, torch=getattr(torch, '__version__', None),
                 backprop=str(Path(bp[0].__file__).parent), torch_threads=torch.get_num_threads() if torch else None,
                 torch_interop_threads=torch.get_num_interop_threads() if torch else None,
-                numpy_blas_threads=nblas, clock=a.clock, malloc_no_trim=no_trim, gc_freeze=not a.no_freeze, cpus=os.cpu_count(), machine=platform.machine(),
+                numpy_blas_threads=nblas, openblas_thread_timeout=os.environ.get('OPENBLAS_THREAD_TIMEOUT'), clock=a.clock, malloc_no_trim=no_trim, gc_freeze=not a.no_freeze, cpus=os.cpu_count(), machine=platform.machine(),
                 load_avg_start=loadavg(), reps=reps, block_s=block, chain_len=CHAIN,
                 time=time.strftime('%Y-%m-%d %H:%M:%S'))
     print(f"backprop from {meta['backprop']}; numpy {meta['numpy']} (BLAS threads {meta['numpy_blas_threads']}); "

@@ -8,7 +8,7 @@ Docs: https://backprop-dev.github.io/backprop/conv.html.md"""
 __all__ = ['Conv2dFunction', 'Conv2dInputGrad', 'Conv2dWeightGrad', 'conv2d', 'Conv2d', 'MaxPool2dFunction', 'max_pool2d',
            'AvgPool2dFunction', 'avg_pool2d', 'adaptive_avg_pool2d', 'MaxPool2d', 'AvgPool2d', 'AdaptiveAvgPool2d']
 
-# %% ../../nbs/09_conv.ipynb #6ddc463c
+# %% ../../nbs/09_conv.ipynb #60ec87ac
 import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view, as_strided
@@ -16,7 +16,7 @@ from ..core import Tensor, Function, ShapeError, empty, as_tensor
 from .module import Module, Parameter
 from . import init
 
-# %% ../../nbs/09_conv.ipynb #946f10c6
+# %% ../../nbs/09_conv.ipynb #681b78f1
 def _pair(v, name, who):
     "An int or a pair of ints as a tuple of two Python ints."
     t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v) if isinstance(v, (tuple, list)) else None
@@ -30,7 +30,7 @@ def _out_size(L, k, s, p, d, ceil_mode=False):
     if ceil_mode and (o - 1) * s >= L + p: o -= 1    # the last window may not start in the right padding
     return o
 
-# %% ../../nbs/09_conv.ipynb #d0e85369
+# %% ../../nbs/09_conv.ipynb #b3bc26e2
 class _Geom:
     "Sizes of one 2-d convolution: input (N,C,H,W), weight (O,C,kh,kw), stride, padding (top,bottom,left,right), dilation."
     def __init__(self, xshape, wshape, stride, pad, dilation):
@@ -68,28 +68,27 @@ def _to_pitch(y:np.ndarray, g:_Geom)->np.ndarray:
     out[..., :g.Wo] = y
     return out.reshape(N, O, g.Ho * g.pitch)
 
-# %% ../../nbs/09_conv.ipynb #4f250626
-def _fold(cols:np.ndarray, g:_Geom)->np.ndarray:
-    "col2im, the transpose of `_unfold`: add every column back onto the input entries it was copied from."
-    N, C = cols.shape[0], g.C
-    cols = cols.reshape(N, C, g.kh, g.kw, g.Ho * g.pitch)
+# %% ../../nbs/09_conv.ipynb #0e9a8855
+def _fold(block, # block(i, j) -> (N, C, Ho·pitch): the rows of kernel offset (i, j)
+          g:_Geom, N:int, dtype)->np.ndarray: # -> (N, C, H, W)
+    "col2im, the transpose of `_unfold`: add each kernel offset's block back onto the input entries it was copied from."
     if g.flat:
         L = g.Ho * g.Wp
-        xp = np.zeros((N, C, (g.Hp + 1) * g.Wp), cols.dtype)
+        xp = np.zeros((N, g.C, (g.Hp + 1) * g.Wp), dtype)
         for i in range(g.kh):                                   # loop over kernel offsets only
             for j in range(g.kw):
                 o = i * g.dh * g.Wp + j * g.dw
-                xp[:, :, o:o + L] += cols[:, :, i, j]
-        xp = xp.reshape(N, C, g.Hp + 1, g.Wp)
+                xp[:, :, o:o + L] += block(i, j)
+        xp = xp.reshape(N, g.C, g.Hp + 1, g.Wp)
     else:
-        xp = np.zeros((N, C, g.Hp, g.Wp), cols.dtype)
+        xp = np.zeros((N, g.C, g.Hp, g.Wp), dtype)
         hs, ws = g.sh * (g.Ho - 1) + 1, g.sw * (g.Wo - 1) + 1
         for i in range(g.kh):
             for j in range(g.kw):
-                xp[:, :, i * g.dh:i * g.dh + hs:g.sh, j * g.dw:j * g.dw + ws:g.sw] += cols[:, :, i, j].reshape(N, C, g.Ho, g.Wo)
+                xp[:, :, i * g.dh:i * g.dh + hs:g.sh, j * g.dw:j * g.dw + ws:g.sw] += block(i, j).reshape(N, g.C, g.Ho, g.Wo)
     return xp[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W]
 
-# %% ../../nbs/09_conv.ipynb #07ca109c
+# %% ../../nbs/09_conv.ipynb #071ec324
 class Conv2dFunction(Function):
     "$Y_n = \\mathbf W\\,\\mathrm{cols}(x)_n + b$; VJP: $\\bar x$ = `Conv2dInputGrad`, $\\bar W$ = `Conv2dWeightGrad`, $\\bar b = \\sum \\bar y$."
     op = 'conv2d'
@@ -103,16 +102,18 @@ class Conv2dFunction(Function):
         gp = _to_pitch(g.data, self.geom)                     # ȳ in the cols layout, shared by both products
         gx = Conv2dInputGrad.apply(g, w, geom=self.geom, gp=gp) if x.requires_grad else None
         gw = Conv2dWeightGrad.apply(x, g, geom=self.geom, cols=self.cols, gp=gp) if w.requires_grad else None
+        self.cols = None        # free it now (a second backward, with retain_graph=True, unfolds x again)
         gb = g.sum((0, 2, 3)) if len(self.inputs) > 2 and self.inputs[2].requires_grad else None
         return gx, gw, gb
 
 class Conv2dInputGrad(Function):
-    "$\\bar x = \\mathrm{fold}(\\mathbf W^\\top \\bar y)$ (a transposed convolution), as `torch.nn.grad.conv2d_input`."
+    "$\\bar x = \\mathrm{fold}(\\mathbf W^\\top \\bar y)$ (a transposed convolution; the product computed per kernel offset), as `torch.nn.grad.conv2d_input`."
     op = 'conv2d_input_grad'
     def forward(self, gy, w, *, geom, gp=None):
         self.geom = geom
         gp = _to_pitch(gy, geom) if gp is None else gp
-        return _fold(np.matmul(w.reshape(geom.O, -1).T, gp), geom)
+        wt = np.ascontiguousarray(w.transpose(2, 3, 1, 0))          # (kh, kw, C, O)
+        return _fold(lambda i, j: np.matmul(wt[i, j], gp), geom, gp.shape[0], gp.dtype)   # block (i,j) of Wᵀȳ
     def backward(self, u):
         gy, w = self.inputs
         return (Conv2dFunction.apply(u, w, geom=self.geom) if gy.requires_grad else None,
@@ -131,7 +132,7 @@ class Conv2dWeightGrad(Function):
         return (Conv2dInputGrad.apply(gy, v, geom=self.geom) if x.requires_grad else None,
                 Conv2dFunction.apply(x, v, geom=self.geom) if gy.requires_grad else None)
 
-# %% ../../nbs/09_conv.ipynb #16b7bf72
+# %% ../../nbs/09_conv.ipynb #463f5d67
 def _conv_padding(padding, kh, kw, dilation, stride, who):
     "(top, bottom, left, right) from an int, a pair, 'valid' or 'same'."
     if isinstance(padding, str):
@@ -188,7 +189,7 @@ def conv2d(input:Tensor, # (N, C_in, H, W) or (C_in, H, W)
     if groups != 1: raise NotImplementedError(f"conv2d: only groups=1 is supported, got groups={groups}")
     return _conv2d(input, weight, bias, stride, padding, dilation, 'conv2d')
 
-# %% ../../nbs/09_conv.ipynb #bb0c516e
+# %% ../../nbs/09_conv.ipynb #b35451dd
 class Conv2d(Module):
     "2-d convolution layer over NCHW input, as `torch.nn.Conv2d` (`groups=1`, zero padding)."
     def __init__(self, in_channels:int, # C_in
@@ -233,7 +234,7 @@ class Conv2d(Module):
         if self.bias is None: s += ', bias=False'
         return s
 
-# %% ../../nbs/09_conv.ipynb #cc627a31
+# %% ../../nbs/09_conv.ipynb #10cfb3c0
 class _Scatter(Function):
     "Add ȳ onto flat positions `idx` of zeros shaped `shape` (entries where `keep` is False are dropped)."
     op = 'max_pool2d_backward'
@@ -254,12 +255,12 @@ class _Gather(Function):
     def backward(self, g): return _Scatter.apply(g, idx=self.idx, shape=self.shape, keep=self.keep),
 
 class MaxPool2dFunction(Function):
-    "Max over each window; `self.indices` holds PyTorch's indices (flat position in the plane) of the first maximal tap."
+    "Max over each window; remembers which tap won (the first maximal one), for the backward and for `indices`."
     op = 'max_pool2d'
     def forward(self, x, *, kernel_size, stride, padding, dilation, out_size, sink=None):
         (N, C, H, W), (kh, kw), (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = x.shape, kernel_size, stride, padding, dilation, out_size
         eh, ew = sh * (Ho - 1) + dh * (kh - 1) + 1, sw * (Wo - 1) + dw * (kw - 1) + 1    # rows/cols the windows span
-        padded = ph or pw or eh > H + ph or ew > W + pw
+        padded = bool(ph or pw or eh > H + ph or ew > W + pw)
         if padded:
             xp = np.full((N, C, max(eh, H + ph), max(ew, W + pw)), -np.inf, x.dtype)
             xp[:, :, ph:ph + H, pw:pw + W] = x
@@ -268,27 +269,36 @@ class MaxPool2dFunction(Function):
                 for i in range(kh) for j in range(kw)]
         m = taps[0].copy()
         for v in taps[1:]: np.maximum(m, v, out=m)
-        t = np.zeros(m.shape, np.int8 if len(taps) < 128 else np.int32)    # index of the winning tap
+        t = np.zeros(m.shape, np.int8 if len(taps) < 128 else np.int32)    # which tap won
         for n in range(len(taps) - 1, -1, -1):                              # last to first: the first max wins
             step = np.subtract(n, t, dtype=t.dtype); step *= taps[n] == m; t += step
         nan = m != m
         if nan.any():
             for n, v in enumerate(taps): t[nan & (v != v)] = n             # PyTorch keeps the last NaN
-        ti, tj = np.divmod(t, kw)
-        h = (np.arange(Ho) * sh - ph)[:, None] + ti * dh                   # input row and column of the winner
-        w = np.arange(Wo) * sw - pw + tj * dw
-        self.keep = ((h >= 0) & (h < H) & (w >= 0) & (w < W)) if padded else None
-        if self.keep is not None and self.keep.all(): self.keep = None
-        self.indices = h * W + w if self.keep is None else np.where(self.keep, h * W + w, 0)
-        self.xshape = x.shape
-        if sink is not None: sink.append(self.indices)
+        self.t, self.xshape, self.geom = t, x.shape, (kernel_size, stride, padding, dilation, padded)
+        if sink is not None: sink.append(self.indices()[0])
         return m
+    def indices(self, flat:bool=False):
+        "PyTorch's indices (h·W + w of each winner in its plane; `flat`: into the whole input) and a mask of real winners (None: all)."
+        (N, C, H, W), ((kh, kw), (sh, sw), (ph, pw), (dh, dw), padded) = self.xshape, self.geom
+        Ho, Wo = self.t.shape[2:]
+        hb, wb = np.arange(Ho) * sh - ph, np.arange(Wo) * sw - pw          # window origins
+        ti, tj = np.repeat(np.arange(kh) * dh, kw), np.tile(np.arange(kw) * dw, kh)   # offset of each tap
+        ind = np.take(ti * W + tj, self.t)
+        ind += hb[:, None] * W + wb
+        keep = None
+        if padded:                                                          # a winner in the padding: all-pad window
+            h, w = hb[:, None] + np.take(ti, self.t), wb + np.take(tj, self.t)
+            keep = (h >= 0) & (h < H) & (w >= 0) & (w < W)
+            if keep.all(): keep = None
+            else: ind[~keep] = 0
+        if flat: ind += (np.arange(N * C) * (H * W)).reshape(N, C, 1, 1)
+        return ind, keep
     def backward(self, g):
-        N, C, H, W = self.xshape
-        idx = self.indices + (np.arange(N * C) * (H * W)).reshape(N, C, 1, 1)
-        return _Scatter.apply(g, idx=idx, shape=self.xshape, keep=self.keep),
+        idx, keep = self.indices(flat=True)
+        return _Scatter.apply(g, idx=idx, shape=self.xshape, keep=keep),
 
-# %% ../../nbs/09_conv.ipynb #7ad1ec33
+# %% ../../nbs/09_conv.ipynb #2053ddd7
 def _pool_args(who, x, kernel_size, stride, padding, dilation, ceil_mode):
     "Validated (k, s, p, d, output size) for a pooling op on `x`."
     _check_input(x, who)
@@ -328,7 +338,7 @@ def max_pool2d(input:Tensor, # (N, C, H, W) or (C, H, W)
     "Max over sliding windows, as `torch.nn.functional.max_pool2d`; the gradient goes to the first maximum of each window."
     return _max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 'max_pool2d')
 
-# %% ../../nbs/09_conv.ipynb #221cabd5
+# %% ../../nbs/09_conv.ipynb #1607ec80
 class AvgPool2dFunction(Function):
     "$Y = A X B^\\top$ on the last two dims (a separable linear map); VJP $\\bar X = A^\\top \\bar Y B$ via the same Function."
     op = 'avg_pool2d'
@@ -398,7 +408,7 @@ def adaptive_avg_pool2d(input:Tensor, # (N, C, H, W) or (C, H, W)
     "Average pooling to a given output size, as `torch.nn.functional.adaptive_avg_pool2d`."
     return _adaptive_avg_pool2d(input, output_size, 'adaptive_avg_pool2d')
 
-# %% ../../nbs/09_conv.ipynb #7c2ba8cf
+# %% ../../nbs/09_conv.ipynb #787e5f14
 class MaxPool2d(Module):
     "Max pooling over NCHW input, as `torch.nn.MaxPool2d`."
     def __init__(self, kernel_size, # int or (kH, kW)
