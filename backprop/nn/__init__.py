@@ -7,7 +7,7 @@ Docs: https://backprop-dev.github.io/backprop/nn.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/19_nn.ipynb #7ae14169
+# %% ../../nbs/19_nn.ipynb #783647c4
 from .module import Parameter, Module, Sequential, ModuleList, Identity
 from .layers import Linear, Flatten, ReLU, LeakyReLU, GELU, Tanh, Sigmoid, Softmax, \
     LogSoftmax, Dropout, Embedding
@@ -17,3 +17,4 @@ from .rnn import RNN
 from .losses import MSELoss, L1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss, \
     CrossEntropyLoss, NLLLoss
 from . import init, functional
+from . import utils
