@@ -8,15 +8,16 @@ Docs: https://backprop-dev.github.io/backprop/conv.html.md"""
 __all__ = ['Conv2dFunction', 'Conv2dInputGrad', 'Conv2dWeightGrad', 'conv2d', 'Conv2d', 'MaxPool2dFunction', 'max_pool2d',
            'AvgPool2dFunction', 'avg_pool2d', 'adaptive_avg_pool2d', 'MaxPool2d', 'AvgPool2d', 'AdaptiveAvgPool2d']
 
-# %% ../../nbs/09_conv.ipynb #60ec87ac
+# %% ../../nbs/09_conv.ipynb #a4c42bb1
 import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view, as_strided
 from ..core import Tensor, Function, ShapeError, empty, as_tensor
 from .module import Module, Parameter
 from . import init
+from .layers import Linear
 
-# %% ../../nbs/09_conv.ipynb #681b78f1
+# %% ../../nbs/09_conv.ipynb #4076ef44
 def _pair(v, name, who):
     "An int or a pair of ints as a tuple of two Python ints."
     t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v) if isinstance(v, (tuple, list)) else None
@@ -30,7 +31,7 @@ def _out_size(L, k, s, p, d, ceil_mode=False):
     if ceil_mode and (o - 1) * s >= L + p: o -= 1    # the last window may not start in the right padding
     return o
 
-# %% ../../nbs/09_conv.ipynb #b3bc26e2
+# %% ../../nbs/09_conv.ipynb #f43007f7
 class _Geom:
     "Sizes of one 2-d convolution: input (N,C,H,W), weight (O,C,kh,kw), stride, padding (top,bottom,left,right), dilation."
     def __init__(self, xshape, wshape, stride, pad, dilation):
@@ -68,7 +69,7 @@ def _to_pitch(y:np.ndarray, g:_Geom)->np.ndarray:
     out[..., :g.Wo] = y
     return out.reshape(N, O, g.Ho * g.pitch)
 
-# %% ../../nbs/09_conv.ipynb #0e9a8855
+# %% ../../nbs/09_conv.ipynb #77787e65
 def _fold(block, # block(i, j) -> (N, C, Ho·pitch): the rows of kernel offset (i, j)
           g:_Geom, N:int, dtype)->np.ndarray: # -> (N, C, H, W)
     "col2im, the transpose of `_unfold`: add each kernel offset's block back onto the input entries it was copied from."
@@ -88,7 +89,7 @@ def _fold(block, # block(i, j) -> (N, C, Ho·pitch): the rows of kernel offset (
                 xp[:, :, i * g.dh:i * g.dh + hs:g.sh, j * g.dw:j * g.dw + ws:g.sw] += block(i, j).reshape(N, g.C, g.Ho, g.Wo)
     return xp[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W]
 
-# %% ../../nbs/09_conv.ipynb #071ec324
+# %% ../../nbs/09_conv.ipynb #992afa01
 class Conv2dFunction(Function):
     "$Y_n = \\mathbf W\\,\\mathrm{cols}(x)_n + b$; VJP: $\\bar x$ = `Conv2dInputGrad`, $\\bar W$ = `Conv2dWeightGrad`, $\\bar b = \\sum \\bar y$."
     op = 'conv2d'
@@ -132,7 +133,7 @@ class Conv2dWeightGrad(Function):
         return (Conv2dInputGrad.apply(gy, v, geom=self.geom) if x.requires_grad else None,
                 Conv2dFunction.apply(x, v, geom=self.geom) if gy.requires_grad else None)
 
-# %% ../../nbs/09_conv.ipynb #463f5d67
+# %% ../../nbs/09_conv.ipynb #2b5a2772
 def _conv_padding(padding, kh, kw, dilation, stride, who):
     "(top, bottom, left, right) from an int, a pair, 'valid' or 'same'."
     if isinstance(padding, str):
@@ -189,7 +190,7 @@ def conv2d(input:Tensor, # (N, C_in, H, W) or (C_in, H, W)
     if groups != 1: raise NotImplementedError(f"conv2d: only groups=1 is supported, got groups={groups}")
     return _conv2d(input, weight, bias, stride, padding, dilation, 'conv2d')
 
-# %% ../../nbs/09_conv.ipynb #b35451dd
+# %% ../../nbs/09_conv.ipynb #f2f7cb6b
 class Conv2d(Module):
     "2-d convolution layer over NCHW input, as `torch.nn.Conv2d` (`groups=1`, zero padding)."
     def __init__(self, in_channels:int, # C_in
@@ -216,13 +217,8 @@ class Conv2d(Module):
         else: self.register_parameter('bias', None)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        "$W, b \\sim U(-1/\\sqrt{\\text{fan}_\\text{in}}, 1/\\sqrt{\\text{fan}_\\text{in}})$, via `kaiming_uniform_(a=√5)` as PyTorch."
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+    # the same default as `Linear`, with fan_in = in_channels·kh·kw
+    reset_parameters = Linear.reset_parameters
 
     def forward(self, input:Tensor)->Tensor:
         return _conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self)
@@ -234,7 +230,7 @@ class Conv2d(Module):
         if self.bias is None: s += ', bias=False'
         return s
 
-# %% ../../nbs/09_conv.ipynb #10cfb3c0
+# %% ../../nbs/09_conv.ipynb #9252edc4
 class _Scatter(Function):
     "Add ȳ onto flat positions `idx` of zeros shaped `shape` (entries where `keep` is False are dropped)."
     op = 'max_pool2d_backward'
@@ -298,7 +294,7 @@ class MaxPool2dFunction(Function):
         idx, keep = self.indices(flat=True)
         return _Scatter.apply(g, idx=idx, shape=self.xshape, keep=keep),
 
-# %% ../../nbs/09_conv.ipynb #2053ddd7
+# %% ../../nbs/09_conv.ipynb #f550a248
 def _pool_args(who, x, kernel_size, stride, padding, dilation, ceil_mode):
     "Validated (k, s, p, d, output size) for a pooling op on `x`."
     _check_input(x, who)
@@ -338,7 +334,7 @@ def max_pool2d(input:Tensor, # (N, C, H, W) or (C, H, W)
     "Max over sliding windows, as `torch.nn.functional.max_pool2d`; the gradient goes to the first maximum of each window."
     return _max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 'max_pool2d')
 
-# %% ../../nbs/09_conv.ipynb #1607ec80
+# %% ../../nbs/09_conv.ipynb #dfe2d9f3
 class AvgPool2dFunction(Function):
     "$Y = A X B^\\top$ on the last two dims (a separable linear map); VJP $\\bar X = A^\\top \\bar Y B$ via the same Function."
     op = 'avg_pool2d'
@@ -408,7 +404,7 @@ def adaptive_avg_pool2d(input:Tensor, # (N, C, H, W) or (C, H, W)
     "Average pooling to a given output size, as `torch.nn.functional.adaptive_avg_pool2d`."
     return _adaptive_avg_pool2d(input, output_size, 'adaptive_avg_pool2d')
 
-# %% ../../nbs/09_conv.ipynb #787e5f14
+# %% ../../nbs/09_conv.ipynb #18ea4fb5
 class MaxPool2d(Module):
     "Max pooling over NCHW input, as `torch.nn.MaxPool2d`."
     def __init__(self, kernel_size, # int or (kH, kW)
