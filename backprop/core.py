@@ -12,10 +12,11 @@ __all__ = ['float32', 'float64', 'float16', 'int64', 'int32', 'uint8', 'bool_', 
            'randint', 'randperm', 'randn_like', 'rand_like', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'PowScalar', 'Pow',
            'Sum', 'Expand', 'SumTo', 'Reshape', 'Cast', 'result_type', 'run_backward']
 
-# %% ../nbs/01_core.ipynb #5c507593
-import numpy as np, weakref, functools
+# %% ../nbs/01_core.ipynb #9076b25e
+import numpy as np, weakref, functools, ctypes, os, sys
+_new, _ref = object.__new__, weakref.ref
 
-# %% ../nbs/01_core.ipynb #b033fa3e
+# %% ../nbs/01_core.ipynb #cc062fa9
 _grad_enabled = True
 
 def is_grad_enabled()->bool:
@@ -49,7 +50,7 @@ class enable_grad(_GradMode):
     "Context manager and decorator: ops inside record a graph, even within `no_grad`."
     mode = True
 
-# %% ../nbs/01_core.ipynb #e2a4af48
+# %% ../nbs/01_core.ipynb #d450fb28
 class ShapeError(ValueError):
     "An op got operands whose shapes or dtypes do not fit together."
 
@@ -68,16 +69,19 @@ class Function:
     @classmethod
     def apply(cls, *args:'Tensor', **kwargs)->'Tensor':
         "Run `forward` on the inputs' data; record the node when a graph is wanted."
-        ctx = object.__new__(cls)
-        arrays = [a.data for a in args]
-        try: data = ctx.forward(*arrays, **kwargs)
-        except (ValueError, IndexError, TypeError) as e: raise _op_error(cls.op, arrays, e) from None
+        ctx = _new(cls)
+        try:                                             # unrolled for the one- and two-input ops that dominate
+            if len(args) == 2: data = ctx.forward(args[0].data, args[1].data, **kwargs)
+            elif len(args) == 1: data = ctx.forward(args[0].data, **kwargs)
+            else: data = ctx.forward(*[a.data for a in args], **kwargs)
+        except (ValueError, IndexError, TypeError) as e: raise _op_error(cls.op, [a.data for a in args], e) from None
         if _anomaly: _anomaly_forward(ctx, data)
         if _grad_enabled:
             for a in args:
                 if a.requires_grad:
-                    out = _wrap(data, True)
-                    ctx.inputs, ctx.out, out._ctx = args, weakref.ref(out), ctx
+                    out = _new(Tensor)
+                    out.data, out.grad, out.requires_grad, out._ctx, out._hooks, out._retain = data, None, True, ctx, None, False
+                    ctx.inputs, ctx.out = args, _ref(out)
                     return out
         return _wrap(data)
 
@@ -87,7 +91,7 @@ class Function:
 
     def __repr__(self): return f'<{type(self).__name__}Backward>'
 
-# %% ../nbs/01_core.ipynb #fa8c8523
+# %% ../nbs/01_core.ipynb #d8289bf4
 _anomaly = False
 
 class AnomalyError(RuntimeError):
@@ -127,7 +131,7 @@ def _anomaly_backward(node, gs):
             raise AnomalyError(f"{node!r} returned {kind} in the gradient of input {i} (shape {gi.shape}); "
                                f"the op was created at {getattr(node, 'created_at', '<before anomaly detection was on>')}")
 
-# %% ../nbs/01_core.ipynb #bf6940c5
+# %% ../nbs/01_core.ipynb #0411421e
 float32, float64, float16 = np.float32, np.float64, np.float16
 int64, int32, uint8 = np.int64, np.int32, np.uint8
 bool_ = np.bool_
@@ -230,7 +234,7 @@ class RemovableHandle:
     def __enter__(self): return self
     def __exit__(self, *exc): self.remove()
 
-# %% ../nbs/01_core.ipynb #15decc1d
+# %% ../nbs/01_core.ipynb #3e92a8e5
 def tensor(data, # array-like: nested lists, numbers, an ndarray or a Tensor
            dtype=None, # numpy dtype; None infers it: Python floats -> float32, ints -> int64, arrays keep theirs
            requires_grad:bool=False)->Tensor: # record ops on it for autodiff?
@@ -327,7 +331,7 @@ def _const(x, like:np.ndarray)->Tensor:
         return _wrap(np.asarray(x, dt))
     return _wrap(_to_array(x))
 
-# %% ../nbs/01_core.ipynb #1e53da01
+# %% ../nbs/01_core.ipynb #defc7480
 class Add(Function):
     def forward(self, a, b): return a + b
     def backward(self, g): return g, g
@@ -371,7 +375,7 @@ class Pow(Function):
         gy = g * self.out() * x.where(x.data != 0, 1).log() if y.requires_grad else None
         return gx, gy
 
-# %% ../nbs/01_core.ipynb #bb4682ae
+# %% ../nbs/01_core.ipynb #1201e3a2
 def _axes(axis, ndim, op):
     "Normalise PyTorch `dim` / numpy `axis` (int, tuple or None) to a sorted tuple of non-negative axes."
     if axis is None or axis == (): return tuple(range(ndim))   # dim=() reduces everything, as PyTorch 2
@@ -424,7 +428,7 @@ class Cast(Function):
     def forward(self, x, dtype): return x.astype(dtype)
     def backward(self, g): return g.to(self.inputs[0].dtype),
 
-# %% ../nbs/01_core.ipynb #f9788ae4
+# %% ../nbs/01_core.ipynb #1925ad58
 def _category(d): return 0 if d.kind == 'b' else 1 if d.kind in 'iu' else 2
 
 def result_type(a:np.ndarray, # first operand's data
@@ -521,12 +525,12 @@ Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
 Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
 Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
 
-# %% ../nbs/01_core.ipynb #45b1372d
+# %% ../nbs/01_core.ipynb #284668df
 def _inplace(name, f):
-    def op(self, *args):
+    def op(self, *args, **kwargs):                       # kwargs: e.g. add_(other, alpha=-lr), as PyTorch
         if _grad_enabled and self.requires_grad:
             raise RuntimeError(f"{name}: a tensor that requires grad can't be modified in place while grad is enabled; use `with bp.no_grad():`")
-        f(self.data, *[a.data if isinstance(a, Tensor) else a for a in args])
+        f(self.data, *[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
         return self
     op.__name__ = name
     return op
@@ -540,7 +544,7 @@ Tensor.sub_ = _inplace('sub_', lambda d, o: np.subtract(d, o, out=d, casting='un
 Tensor.mul_ = _inplace('mul_', lambda d, o: np.multiply(d, o, out=d, casting='unsafe'))
 Tensor.div_ = _inplace('div_', lambda d, o: np.divide(d, o, out=d, casting='unsafe'))
 
-# %% ../nbs/01_core.ipynb #c27c3f91
+# %% ../nbs/01_core.ipynb #5f62849e
 def _toposort(roots):
     "Count, for each node reachable from `roots`, how many reachable nodes consume its output (no recursion)."
     pending, stack = {}, [r._ctx for r in roots if r._ctx is not None]
@@ -639,3 +643,13 @@ def _backward(self, gradient=None, # d(something)/d(self); defaults to 1 for a s
             raise ShapeError(f"backward: gradient has shape {gradient.shape} but the tensor has shape {self.shape}")
     run_backward([self], [gradient], create_graph if retain_graph is None else retain_graph, create_graph)
 Tensor.backward = _backward
+
+# %% ../nbs/01_core.ipynb #4cbc5b4b
+def _tune_malloc()->bool:
+    "On glibc, keep freed blocks for reuse instead of returning them to the OS every step; False if not done."
+    if os.environ.get('BACKPROP_MALLOC_TUNING', '1') == '0' or not sys.platform.startswith('linux'): return False
+    try: libc = ctypes.CDLL('libc.so.6')
+    except OSError: return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 256 << 20))
+_malloc_tuned = _tune_malloc()
