@@ -12,12 +12,12 @@ __all__ = ['ValuesIndices', 'Exp', 'exp', 'Log', 'log', 'Sqrt', 'sqrt', 'Abs', '
            'unsqueeze', 'flatten', 'GetItem', 'IndexAdd', 'Gather', 'ScatterAdd', 'gather', 'max', 'min', 'Cat', 'cat',
            'stack', 'MatMul', 'matmul']
 
-# %% ../nbs/03_ops.ipynb #efb908f5
+# %% ../nbs/03_ops.ipynb #f68ba982
 import numpy as np, builtins
 from collections import namedtuple
 from .core import Tensor, Function, ShapeError, as_tensor, is_grad_enabled, _wrap, _const, _axes, _kept_shape, _promote
 
-# %% ../nbs/03_ops.ipynb #5da6a44c
+# %% ../nbs/03_ops.ipynb #314a8dc7
 def _tensor(x): return x if isinstance(x, Tensor) else as_tensor(x)
 
 def _float(x):
@@ -40,7 +40,7 @@ def _operands(a, b, op):
     else: a = as_tensor(a); b = _const(b, a.data)
     return _promote(a, b)
 
-# %% ../nbs/03_ops.ipynb #589d6492
+# %% ../nbs/03_ops.ipynb #28863334
 class Exp(Function):
     "$y = e^x$; VJP $\\bar x = \\bar y\\,y$."
     def forward(self, x): return np.exp(x)
@@ -52,7 +52,7 @@ def exp(input:Tensor, # the exponent
     return Exp.apply(_float(input))
 Tensor.exp = exp
 
-# %% ../nbs/03_ops.ipynb #68e3c5c2
+# %% ../nbs/03_ops.ipynb #5e6f3b7b
 class Log(Function):
     "$y = \\log x$; VJP $\\bar x = \\bar y / x$."
     def forward(self, x):
@@ -65,7 +65,7 @@ def log(input:Tensor, # positive values
     return Log.apply(_float(input))
 Tensor.log = log
 
-# %% ../nbs/03_ops.ipynb #f8bb5529
+# %% ../nbs/03_ops.ipynb #1ae2cb90
 class Sqrt(Function):
     "$y = \\sqrt x$; VJP $\\bar x = \\bar y / 2y$."
     def forward(self, x): return np.sqrt(x)
@@ -77,7 +77,7 @@ def sqrt(input:Tensor, # non-negative values
     return Sqrt.apply(_float(input))
 Tensor.sqrt = sqrt
 
-# %% ../nbs/03_ops.ipynb #683b1fb3
+# %% ../nbs/03_ops.ipynb #c527a5ac
 class Abs(Function):
     "$y = |x|$; VJP $\\bar x = \\bar y\\,\\mathrm{sign}(x)$ (0 at 0)."
     def forward(self, x): return np.abs(x)
@@ -89,7 +89,7 @@ def abs(input:Tensor, # any values
     return Abs.apply(_tensor(input))
 Tensor.abs = Tensor.__abs__ = abs
 
-# %% ../nbs/03_ops.ipynb #bdb5c6a8
+# %% ../nbs/03_ops.ipynb #015adacb
 class Tanh(Function):
     "$y = \\tanh x$; VJP $\\bar x = \\bar y\\,(1 - y^2)$."
     def forward(self, x): return np.tanh(x)
@@ -99,7 +99,9 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     "$y = \\sigma(x)$; VJP $\\bar x = \\bar y\\,y(1-y)$."
-    def forward(self, x): return np.tanh(x * 0.5) * 0.5 + 0.5     # σ(x) = (1 + tanh(x/2))/2: no overflow
+    def forward(self, x):                       # e^{-|x|} never overflows, and z/(1+z) keeps tiny values for x ≪ 0
+        z = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1, z) / (1 + z)
     def backward(self, g):
         y = self.out()
         return g * y * (1 - y),
@@ -115,7 +117,7 @@ def sigmoid(input:Tensor, # any values
     return Sigmoid.apply(_float(input))
 Tensor.tanh, Tensor.sigmoid = tanh, sigmoid
 
-# %% ../nbs/03_ops.ipynb #a5d5bc82
+# %% ../nbs/03_ops.ipynb #a2a6ab8f
 class Relu(Function):
     "$y = \\max(x, 0)$; VJP $\\bar x = \\bar y\\,\\mathbb 1[x > 0]$."
     def forward(self, x): return np.maximum(x, 0)
@@ -127,7 +129,7 @@ def relu(input:Tensor, # any values
     return Relu.apply(_tensor(input))
 Tensor.relu = relu
 
-# %% ../nbs/03_ops.ipynb #777e2715
+# %% ../nbs/03_ops.ipynb #09dfed18
 class Maximum(Function):
     "Elementwise max; the gradient goes to the larger input, split evenly at ties."
     _wins = staticmethod(np.greater)
@@ -155,7 +157,7 @@ def minimum(input:Tensor, # one operand
     return Minimum.apply(*_operands(input, other, 'minimum'))
 Tensor.maximum, Tensor.minimum = maximum, minimum
 
-# %% ../nbs/03_ops.ipynb #0b450865
+# %% ../nbs/03_ops.ipynb #b0223e28
 class Clamp(Function):
     "$y = \\min(\\max(x, \\ell), h)$; VJP $\\bar x = \\bar y\\,\\mathbb 1[\\ell \\le x \\le h]$."
     def forward(self, x, lo, hi):
@@ -193,7 +195,7 @@ def clip(input:Tensor, # values to limit
     return clamp(input, min, max)
 Tensor.clamp, Tensor.clip = clamp, clip
 
-# %% ../nbs/03_ops.ipynb #9ff8ff21
+# %% ../nbs/03_ops.ipynb #a35af3b6
 class Where(Function):
     "$y = c\\,?\\,a : b$; VJP $\\bar a = c\\,?\\,\\bar y : 0$, $\\bar b = c\\,?\\,0 : \\bar y$."
     def forward(self, a, b, cond):
@@ -214,7 +216,7 @@ def where(condition, # bool Tensor or array, broadcast against `input` and `othe
     return Where.apply(*_operands(input, other, 'where'), cond=cond)
 Tensor.where = lambda self, condition, other: where(condition, self, other)
 
-# %% ../nbs/03_ops.ipynb #d0392f67
+# %% ../nbs/03_ops.ipynb #38426ce3
 def _reduction(x, dim, axis, op):
     "Reduction axes from PyTorch's `dim` or numpy's `axis`: an int, a tuple, or None (or `()`) for all."
     d = dim if axis is None else axis
@@ -239,7 +241,7 @@ def mean(input:Tensor, # a floating-point tensor
     return x.sum(axes, keepdim=bool(keepdim or keepdims)) / n
 Tensor.mean = mean
 
-# %% ../nbs/03_ops.ipynb #defb48ca
+# %% ../nbs/03_ops.ipynb #3c3fdf07
 def var(input:Tensor, # a floating-point tensor
         dim=None, # int or tuple of dims to reduce; None for all
         *, correction:int=1, # subtract from n in the denominator: 1 is the unbiased estimate (PyTorch's default)
@@ -276,7 +278,7 @@ def std(input:Tensor, # a floating-point tensor
     return StdSqrt.apply(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims))
 Tensor.var, Tensor.std = var, std
 
-# %% ../nbs/03_ops.ipynb #b2f24010
+# %% ../nbs/03_ops.ipynb #e7238f42
 class Amax(Function):
     "Max over `axis`; VJP $\\bar x = \\bar y\\,m/\\sum m$ with $m = \\mathbb 1[x = y]$ (ties share evenly)."
     _reduce = staticmethod(np.max)
@@ -314,7 +316,7 @@ def amin(input:Tensor, # any tensor
     return Amin.apply(x, axis=_reduction(x, dim, axis, 'amin'), keepdim=bool(keepdim or keepdims))
 Tensor.amax, Tensor.amin = amax, amin
 
-# %% ../nbs/03_ops.ipynb #280f3cb6
+# %% ../nbs/03_ops.ipynb #4c312227
 def _arg(x, dim, keepdim, axis, keepdims, f, op):
     x, d = _tensor(x), (dim if axis is None else axis)
     if d is None: return _wrap(np.asarray(f(x.data), np.int64))
@@ -341,7 +343,7 @@ def argmin(input:Tensor, # any tensor
     return _arg(input, dim, keepdim, axis, keepdims, np.argmin, 'argmin')
 Tensor.argmax, Tensor.argmin = argmax, argmin
 
-# %% ../nbs/03_ops.ipynb #a10b8f88
+# %% ../nbs/03_ops.ipynb #e992f3a1
 class LogSumExp(Function):
     "$y = \\log\\sum e^x$ over `axis`, max-shifted; VJP $\\bar x = \\bar y\\,e^{x - y}$."
     op = 'logsumexp'
@@ -367,7 +369,7 @@ def logsumexp(input:Tensor, # any values (logits)
     return LogSumExp.apply(x, axis=_reduction(x, dim, axis, 'logsumexp'), keepdim=bool(keepdim or keepdims))
 Tensor.logsumexp = logsumexp
 
-# %% ../nbs/03_ops.ipynb #7b5f07d7
+# %% ../nbs/03_ops.ipynb #835c0102
 class Softmax(Function):
     "$s = e^x/\\sum e^x$ along `dim`; VJP $\\bar x = s\\odot(\\bar s - \\langle\\bar s, s\\rangle)$."
     def forward(self, x, dim):
@@ -409,7 +411,7 @@ def log_softmax(input:Tensor, # logits
     return LogSoftmax.apply(x, dim=d)
 Tensor.softmax, Tensor.log_softmax = softmax, log_softmax
 
-# %% ../nbs/03_ops.ipynb #17141b7a
+# %% ../nbs/03_ops.ipynb #9f7f941c
 class Permute(Function):
     "Reorder axes by `dims`; VJP: the inverse permutation, `argsort(dims)`."
     def forward(self, x, dims):
@@ -447,7 +449,7 @@ Tensor.permute, Tensor.transpose = permute, transpose
 Tensor.T = property(lambda self: permute(self, tuple(range(self.ndim))[::-1]), doc="All dims reversed (the transpose of a matrix).")
 Tensor.mT = property(_mT, doc="The last two dims swapped: the transpose of each matrix in a batch.")
 
-# %% ../nbs/03_ops.ipynb #ca4814b5
+# %% ../nbs/03_ops.ipynb #66ef5d58
 def squeeze(input:Tensor, # any tensor
             dim=None, # an int or tuple of dims to drop if their size is 1; None for all size-1 dims
            )->Tensor: # the same data without those dims
@@ -477,7 +479,7 @@ def flatten(input:Tensor, # any tensor
     return x.reshape(x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
 Tensor.squeeze, Tensor.unsqueeze, Tensor.flatten = squeeze, unsqueeze, flatten
 
-# %% ../nbs/03_ops.ipynb #a30f579a
+# %% ../nbs/03_ops.ipynb #23f60d8c
 def _index(idx):
     "An index in numpy form — Tensors and lists become arrays, bool masks integer arrays — and: may it repeat elements?"
     idx = idx if isinstance(idx, tuple) else (idx,)
@@ -533,7 +535,7 @@ def _getitem(self, idx):
 Tensor.__getitem__ = _getitem
 Tensor.__iter__ = lambda self: (self[i] for i in range(len(self)))
 
-# %% ../nbs/03_ops.ipynb #3d841cdc
+# %% ../nbs/03_ops.ipynb #6c622bc1
 def _setitem(self, idx, value):
     "Assign into the tensor's data (outside the graph), as `x[idx] = value`."
     if is_grad_enabled() and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
@@ -548,7 +550,7 @@ def _setitem(self, idx, value):
     except ValueError as e: raise ShapeError(f"setitem: can't assign a value of shape {np.shape(v)} into a tensor of shape {self.shape}: {e}") from None
 Tensor.__setitem__ = _setitem
 
-# %% ../nbs/03_ops.ipynb #c286c562
+# %% ../nbs/03_ops.ipynb #09396038
 class Gather(Function):
     "Forward: `take_along_axis(x, index, dim)`; VJP: scatter-add $\\bar y$ back along `dim`."
     def forward(self, x, idx, dim):
@@ -588,7 +590,7 @@ def gather(input:Tensor, # the source
     return Gather.apply(x, idx=idx, dim=d)
 Tensor.gather = gather
 
-# %% ../nbs/03_ops.ipynb #05cf8f84
+# %% ../nbs/03_ops.ipynb #4962ee49
 ValuesIndices = namedtuple('ValuesIndices', ['values', 'indices'])
 ValuesIndices.__doc__ = "`(values, indices)`, as returned by `max`/`min` with a `dim` (like `torch.return_types.max`)."
 
@@ -623,7 +625,7 @@ def min(input:Tensor, # any tensor
     return _minmax(input, dim, keepdim, axis, keepdims, amin, np.argmin, 'min')
 Tensor.max, Tensor.min = max, min
 
-# %% ../nbs/03_ops.ipynb #945bbbea
+# %% ../nbs/03_ops.ipynb #87591507
 class Cat(Function):
     "Concatenate along `dim`; VJP: each input gets its slice of $\\bar y$."
     def forward(self, *xs, dim):
@@ -657,7 +659,7 @@ def stack(tensors:list, # tensors of the same shape
     if len({t.shape for t in tensors}) > 1: raise ShapeError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
     return cat([unsqueeze(t, dim) for t in tensors], dim)
 
-# %% ../nbs/03_ops.ipynb #b2f26472
+# %% ../nbs/03_ops.ipynb #250541b1
 class MatMul(Function):
     "$C = AB$ (batched, numpy rules); VJP $\\bar A = \\bar C B^\\top$, $\\bar B = A^\\top \\bar C$."
     def forward(self, a, b): return np.matmul(a, b)

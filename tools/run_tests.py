@@ -15,6 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+# Notebooks run two at a time (one per core); one BLAS thread each avoids oversubscribing the cores.
+NB_ENV = {**os.environ, 'OPENBLAS_NUM_THREADS': '1', 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
+
 def run(title, cmd, **kw):
     print(f"\n=== {title}: {' '.join(map(str, cmd))}", flush=True)
     t0 = time.perf_counter()
@@ -43,11 +46,11 @@ def main():
         failed.append('export-sync')
     if run('readme', [sys.executable, 'tools/sync_readme.py', '--check']): failed.append('readme-sync')
     flags = [] if a.fast else ['--flags', 'slow']
-    if run('notebooks', [tool('nbdev-test'), *flags]): failed.append('nbdev-test')
+    if run('notebooks', [tool('nbdev-test'), *flags], env=NB_ENV): failed.append('nbdev-test')
     if not a.no_site:
         if not (ROOT / 'node_modules' / 'mathjax').exists() and shutil.which('npm'):
             if run('mathjax', ['npm', 'ci', '--no-audit', '--no-fund']): failed.append('npm ci')
-        if run('site', [sys.executable, 'tools/build_site.py']): failed.append('build-site')
+        if run('site', [sys.executable, 'tools/build_site.py'], env=NB_ENV): failed.append('build-site')
     pt = [sys.executable, '-m', 'pytest', '-q', '-rs', 'tests'] + (['-m', 'not slow'] if a.fast else [])
     rc = run('pytest', pt)
     if rc == 5: print("pytest collected no tests: tests/ is missing or broken"); failed.append('pytest (no tests)')
