@@ -1,4 +1,4 @@
-r"""`bp.nn.init`: why the scale of random weights matters, the $\mathrm{Var}[w]=\text{gain}^2/\text{fan}$ rule behind Xavier and Kaiming, and PyTorch's init functions.
+r"""`bp.nn.init`: why the scale of random weights matters, the $\mathrm{Var}[w]=\text{gain}^2/\text{fan}$ rule behind Xavier and Kaiming, PyTorch's init functions, what depth does to a badly scaled signal, and data-driven LSUV init.
 
 Docs: https://backprop-dev.github.io/backprop/init.html.md"""
 
@@ -6,12 +6,12 @@ Docs: https://backprop-dev.github.io/backprop/init.html.md"""
 
 # %% auto #0
 __all__ = ['calculate_gain', 'uniform_', 'normal_', 'constant_', 'zeros_', 'ones_', 'xavier_uniform_', 'xavier_normal_',
-           'kaiming_uniform_', 'kaiming_normal_', 'orthogonal_', 'trunc_normal_']
+           'kaiming_uniform_', 'kaiming_normal_', 'orthogonal_', 'trunc_normal_', 'lsuv_']
 
-# %% ../../nbs/07_init.ipynb #7b5d9620
+# %% ../../nbs/07_init.ipynb #4a14b3f8
 import math, warnings
 import numpy as np
-from ..core import Tensor, no_grad, default_generator
+from ..core import Tensor, no_grad, default_generator, as_tensor
 
 # %% ../../nbs/07_init.ipynb #88f6fd8e
 _LINEAR = ('linear', 'conv1d', 'conv2d', 'conv3d', 'conv_transpose1d', 'conv_transpose2d', 'conv_transpose3d')
@@ -182,3 +182,54 @@ def trunc_normal_(tensor:Tensor, # filled in place
     u = _gen(generator).uniform(_norm_cdf(lo), _norm_cdf(hi), tensor.shape)
     z = np.clip(_ndtri(np.clip(u, np.finfo(np.float64).tiny, 1 - 2 ** -53)), lo, hi)
     return _fill(tensor, np.clip(mean + std * (-z if flip else z), a, b))
+
+# %% ../../nbs/07_init.ipynb #d1fc8c7a
+class _StopForward(Exception): "Raised by `lsuv_`'s forward hook to end the forward pass at the layer being measured."
+
+def _output_var(model, batch:Tensor, layer, name:str)->float:
+    "Variance of all of `layer`'s output when `model` runs on `batch` (the forward pass stops at `layer`)."
+    got = []
+    def hook(module, args, out):
+        got.append(float(out.data.var(dtype=np.float64))); raise _StopForward
+    handle = layer.register_forward_hook(hook)
+    try:
+        with no_grad(): model(batch)
+    except _StopForward: pass
+    finally: handle.remove()
+    if not got: raise RuntimeError(f"lsuv_: layer {name!r} ({layer!r}) was not called when the model ran on the batch")
+    return got[0]
+
+def lsuv_(model, # a `Module`: its Linear/Conv layers are re-initialised in place
+          batch, # a minibatch of inputs (Tensor or array) the model accepts
+          tol:float=0.1, # accept a layer once its output variance is within 1 ± tol
+          max_iters:int=10, # rescaling rounds per layer at most (a warning says if that was not enough)
+          ortho_init:bool=True, # start from orthonormal weights (the paper), else rescale the current ones
+          types:tuple=None, # layer classes to initialise (default: `Linear`, `Conv2d`)
+          history:list=None, # if a list, one `(name, rounds, final variance)` is appended per layer
+          generator:np.random.Generator=None, # randomness for the orthonormal weights
+         )->'Module': # `model`, re-initialised in place
+    "Layer-sequential unit-variance init (Mishkin & Matas 2016): orthonormal weights, then each layer rescaled so its output variance on `batch` is 1. Returns `model`."
+    if types is None:
+        from backprop.nn.layers import Linear          # here, not at the top: backprop.nn.layers imports this module
+        from backprop.nn.conv import Conv2d
+        types = (Linear, Conv2d)
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, types)]
+    if not layers:
+        raise ValueError(f"lsuv_: {type(model).__name__} has no layers of type {', '.join(t.__name__ for t in types)} to initialise")
+    if not tol > 0: raise ValueError(f"lsuv_: tol must be positive, got {tol}")
+    batch = as_tensor(batch)
+    if ortho_init:
+        for _, m in layers: orthogonal_(m.weight, generator=generator)
+    for name, m in layers:
+        var, rounds = _output_var(model, batch, m, name), 0
+        while abs(var - 1) > tol and rounds < max_iters:
+            if not (math.isfinite(var) and var > 0):
+                raise ValueError(f"lsuv_: the output of layer {name!r} ({m!r}) has variance {var} on the batch; can't rescale it to 1")
+            with no_grad():
+                for p in (m.weight, getattr(m, 'bias', None)):
+                    if p is not None: p.mul_(1 / math.sqrt(var))
+            var, rounds = _output_var(model, batch, m, name), rounds + 1
+        if abs(var - 1) > tol:
+            warnings.warn(f"lsuv_: layer {name!r} output variance {var:.3g} is outside 1 ± {tol} after {rounds} rounds", stacklevel=2)
+        if history is not None: history.append((name, rounds, var))
+    return model
