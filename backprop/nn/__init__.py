@@ -7,7 +7,7 @@ Docs: https://backprop-dev.github.io/backprop/nn.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/19_nn.ipynb #783647c4
+# %% ../../nbs/19_nn.ipynb #57af83c5
 from .module import Parameter, Module, Sequential, ModuleList, Identity
 from .layers import Linear, Flatten, ReLU, LeakyReLU, GELU, Tanh, Sigmoid, Softmax, \
     LogSoftmax, Dropout, Embedding
@@ -16,5 +16,6 @@ from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .rnn import RNN
 from .losses import MSELoss, L1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss, \
     CrossEntropyLoss, NLLLoss
+from .residual import Residual, ResBlock, ConvResBlock
 from . import init, functional
 from . import utils

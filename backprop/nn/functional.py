@@ -7,7 +7,7 @@ Docs: https://backprop-dev.github.io/backprop/functional.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/18_functional.ipynb #4c41847f
+# %% ../../nbs/18_functional.ipynb #68954c13
 from ..ops import relu, tanh, sigmoid, softmax, log_softmax
 from .layers import linear, leaky_relu, erf, gelu, dropout, embedding
 from .conv import conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d

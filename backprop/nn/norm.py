@@ -7,7 +7,7 @@ Docs: https://backprop-dev.github.io/backprop/norm.html.md"""
 # %% auto #0
 __all__ = ['Standardize', 'batch_norm', 'layer_norm', 'BatchNorm1d', 'BatchNorm2d', 'LayerNorm']
 
-# %% ../../nbs/10_norm.ipynb #015c67e9
+# %% ../../nbs/10_norm.ipynb #8aca0d72
 import math
 import numpy as np
 from ..core import Tensor, Function, ShapeError, _wrap, empty, zeros, ones, tensor, int64, no_grad, is_grad_enabled
@@ -15,7 +15,7 @@ from ..ops import mean
 from .module import Module, Parameter
 from . import init
 
-# %% ../../nbs/10_norm.ipynb #f6582668
+# %% ../../nbs/10_norm.ipynb #133e97c1
 def _moments(x:np.ndarray, axis:tuple)->tuple:
     "Mean and biased variance of `x` over `axis` (kept as size-1 dims)."
     mu = x.mean(axis=axis, keepdims=True)
@@ -43,12 +43,12 @@ def _standardize(x:Tensor, axis:tuple, eps:float, mu=None, sigma2=None)->Tensor:
     "`Standardize` over `axis`, with the batch moments `mu`, `sigma2` if already computed."
     return Standardize.apply(x, axis=axis, eps=eps, mu=mu, sigma2=sigma2)
 
-# %% ../../nbs/10_norm.ipynb #c7e3bb7c
-def _check_float(op:str, x):
+# %% ../../nbs/10_norm.ipynb #18b3e8bf
+def _check_float(op, x): # `op`: a name, or the layer itself (formatted only when raising)
     if not isinstance(x, Tensor): raise TypeError(f"{op}: expected a Tensor input, got {type(x).__name__}")
     if x.dtype.kind != 'f': raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}")
 
-def _verify_batch_size(shape:tuple, who:str):
+def _verify_batch_size(shape:tuple, who):
     "As PyTorch: training needs more than one value per channel (the variance of one value is 0, its unbiased estimate 0/0)."
     if shape[0] * math.prod(shape[2:]) == 1:
         raise ValueError(f"{who}: Expected more than 1 value per channel when training, got input size {tuple(shape)}")
@@ -94,7 +94,7 @@ def batch_norm(input:Tensor, # (N, C, *): batch, channels, then any spatial dims
     if bias is not None: shift = shift + bias
     return input * scale.reshape(shape) + shift.reshape(shape)
 
-# %% ../../nbs/10_norm.ipynb #3fdb5f9b
+# %% ../../nbs/10_norm.ipynb #2cdd9c50
 def layer_norm(input:Tensor, # (*, *normalized_shape)
                normalized_shape, # int or tuple: the trailing dims to normalise over
                weight:Tensor=None, # scale $\gamma$ of shape `normalized_shape`, or None for 1
@@ -115,7 +115,7 @@ def layer_norm(input:Tensor, # (*, *normalized_shape)
     if weight is not None: y = y * weight
     return y if bias is None else y + bias
 
-# %% ../../nbs/10_norm.ipynb #f05d6a8a
+# %% ../../nbs/10_norm.ipynb #0f53b14b
 class _BatchNorm(Module):
     "Shared by `BatchNorm1d` and `BatchNorm2d`: parameters, running-statistics buffers and PyTorch's forward logic."
     def __init__(self, num_features:int, # C, the number of channels (dim 1 of the input)
@@ -156,13 +156,13 @@ class _BatchNorm(Module):
 
     def _expected(self)->str: raise NotImplementedError
     def _check_input_dim(self, input:Tensor):
-        _check_float(repr(self), input)
+        _check_float(self, input)          # the layer formats itself only if there is an error
         if input.ndim not in self._ndims or input.shape[1] != self.num_features:
             raise ShapeError(f"{self!r}: expected input of shape {self._expected()}, got shape {tuple(input.shape)}")
 
     def forward(self, input:Tensor)->Tensor:
         self._check_input_dim(input)
-        if self.training: _verify_batch_size(input.shape, repr(self))
+        if self.training: _verify_batch_size(input.shape, self)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
@@ -186,7 +186,7 @@ class BatchNorm2d(_BatchNorm):
     _ndims = (4,)
     def _expected(self): return f'(N, {self.num_features}, H, W)'
 
-# %% ../../nbs/10_norm.ipynb #74706d59
+# %% ../../nbs/10_norm.ipynb #16f2721a
 class LayerNorm(Module):
     "Layer normalisation over the last `len(normalized_shape)` dims of each example, as `torch.nn.LayerNorm`."
     def __init__(self, normalized_shape, # int or tuple: the trailing dims to normalise over
@@ -212,7 +212,7 @@ class LayerNorm(Module):
         if self.bias is not None: init.zeros_(self.bias)
 
     def forward(self, input:Tensor)->Tensor:
-        _check_float(repr(self), input)
+        _check_float(self, input)          # the layer formats itself only if there is an error
         k = len(self.normalized_shape)
         if input.ndim < k or tuple(input.shape[input.ndim - k:]) != self.normalized_shape:
             dims = ', '.join(map(str, self.normalized_shape))
