@@ -8,7 +8,7 @@ Docs: https://backprop-dev.github.io/backprop/api.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_api.ipynb #03c34ac5
+# %% ../nbs/99_api.ipynb #666f57bb
 from .core import (Tensor, Function, ShapeError, RemovableHandle, tensor, as_tensor,
     no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
     zeros, ones, full, empty, zeros_like, ones_like, full_like, eye, arange, linspace,
@@ -19,4 +19,5 @@ from .ops import (exp, log, sqrt, abs, tanh, sigmoid, relu, maximum, minimum, cl
     permute, transpose, squeeze, unsqueeze, flatten, gather, cat, stack, matmul)
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .serialization import save, load
-from . import scalar, autograd, func, nn, optim, data, learner, diagnostics
+from . import scalar, autograd, func, nn, optim, data, learner, diagnostics, utils
+import backprop.utils.checkpoint

@@ -7,11 +7,11 @@ Docs: https://backprop-dev.github.io/backprop/autograd.html.md"""
 # %% auto #0
 __all__ = ['grad', 'hvp', 'detect_anomaly']
 
-# %% ../nbs/04_autograd.ipynb #6170460a
+# %% ../nbs/04_autograd.ipynb #99a26c68
 import numpy as np
 from .core import Tensor, run_backward, as_tensor, enable_grad, ShapeError, _wrap
 
-# %% ../nbs/04_autograd.ipynb #4dab7efb
+# %% ../nbs/04_autograd.ipynb #ca8fecfe
 def _seq(x): return [x] if isinstance(x, Tensor) else list(x)
 
 def grad(outputs, # a Tensor or a sequence of Tensors to differentiate
@@ -42,7 +42,7 @@ def grad(outputs, # a Tensor or a sequence of Tensors to differentiate
             raise RuntimeError(f"grad: input {i} (shape {ins[i].shape}) was not used in the graph; pass allow_unused=True")
     return tuple(res)
 
-# %% ../nbs/04_autograd.ipynb #e72645c0
+# %% ../nbs/04_autograd.ipynb #32b8ae8f
 def hvp(fn, # a function of `x` returning a scalar Tensor
         x:Tensor, # the point
         v:Tensor, # the direction, shaped like `x`
@@ -54,7 +54,7 @@ def hvp(fn, # a function of `x` returning a scalar Tensor
         (hv,) = grad((g * as_tensor(v, x.dtype)).sum(), x)
     return hv
 
-# %% ../nbs/04_autograd.ipynb #96555ac2
+# %% ../nbs/04_autograd.ipynb #88baff99
 import functools
 from .core import set_detect_anomaly, is_anomaly_enabled, AnomalyError
 

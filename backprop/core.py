@@ -12,11 +12,11 @@ __all__ = ['float32', 'float64', 'float16', 'int64', 'int32', 'uint8', 'bool_', 
            'randint', 'randperm', 'randn_like', 'rand_like', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'PowScalar', 'Pow',
            'Sum', 'Expand', 'SumTo', 'Reshape', 'Cast', 'result_type', 'run_backward']
 
-# %% ../nbs/01_core.ipynb #9076b25e
+# %% ../nbs/01_core.ipynb #ce7c9ad6
 import numpy as np, weakref, functools, ctypes, os, sys
 _new, _ref = object.__new__, weakref.ref
 
-# %% ../nbs/01_core.ipynb #cc062fa9
+# %% ../nbs/01_core.ipynb #da3924ef
 _grad_enabled = True
 
 def is_grad_enabled()->bool:
@@ -50,7 +50,7 @@ class enable_grad(_GradMode):
     "Context manager and decorator: ops inside record a graph, even within `no_grad`."
     mode = True
 
-# %% ../nbs/01_core.ipynb #d450fb28
+# %% ../nbs/01_core.ipynb #88443678
 class ShapeError(ValueError):
     "An op got operands whose shapes or dtypes do not fit together."
 
@@ -91,7 +91,7 @@ class Function:
 
     def __repr__(self): return f'<{type(self).__name__}Backward>'
 
-# %% ../nbs/01_core.ipynb #d8289bf4
+# %% ../nbs/01_core.ipynb #d9a75cbd
 _anomaly = False
 
 class AnomalyError(RuntimeError):
@@ -131,7 +131,7 @@ def _anomaly_backward(node, gs):
             raise AnomalyError(f"{node!r} returned {kind} in the gradient of input {i} (shape {gi.shape}); "
                                f"the op was created at {getattr(node, 'created_at', '<before anomaly detection was on>')}")
 
-# %% ../nbs/01_core.ipynb #0411421e
+# %% ../nbs/01_core.ipynb #78050b4d
 float32, float64, float16 = np.float32, np.float64, np.float16
 int64, int32, uint8 = np.int64, np.int32, np.uint8
 bool_ = np.bool_
@@ -234,7 +234,7 @@ class RemovableHandle:
     def __enter__(self): return self
     def __exit__(self, *exc): self.remove()
 
-# %% ../nbs/01_core.ipynb #3e92a8e5
+# %% ../nbs/01_core.ipynb #ab2cabed
 def tensor(data, # array-like: nested lists, numbers, an ndarray or a Tensor
            dtype=None, # numpy dtype; None infers it: Python floats -> float32, ints -> int64, arrays keep theirs
            requires_grad:bool=False)->Tensor: # record ops on it for autodiff?
@@ -331,7 +331,7 @@ def _const(x, like:np.ndarray)->Tensor:
         return _wrap(np.asarray(x, dt))
     return _wrap(_to_array(x))
 
-# %% ../nbs/01_core.ipynb #defc7480
+# %% ../nbs/01_core.ipynb #0c4fe744
 class Add(Function):
     def forward(self, a, b): return a + b
     def backward(self, g): return g, g
@@ -375,7 +375,7 @@ class Pow(Function):
         gy = g * self.out() * x.where(x.data != 0, 1).log() if y.requires_grad else None
         return gx, gy
 
-# %% ../nbs/01_core.ipynb #1201e3a2
+# %% ../nbs/01_core.ipynb #e7d2def0
 def _axes(axis, ndim, op):
     "Normalise PyTorch `dim` / numpy `axis` (int, tuple or None) to a sorted tuple of non-negative axes."
     if axis is None or axis == (): return tuple(range(ndim))   # dim=() reduces everything, as PyTorch 2
@@ -428,7 +428,7 @@ class Cast(Function):
     def forward(self, x, dtype): return x.astype(dtype)
     def backward(self, g): return g.to(self.inputs[0].dtype),
 
-# %% ../nbs/01_core.ipynb #1925ad58
+# %% ../nbs/01_core.ipynb #a0cea624
 def _category(d): return 0 if d.kind == 'b' else 1 if d.kind in 'iu' else 2
 
 def result_type(a:np.ndarray, # first operand's data
@@ -525,7 +525,7 @@ Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
 Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
 Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
 
-# %% ../nbs/01_core.ipynb #284668df
+# %% ../nbs/01_core.ipynb #9298d458
 def _inplace(name, f):
     def op(self, *args, **kwargs):                       # kwargs: e.g. add_(other, alpha=-lr), as PyTorch
         if _grad_enabled and self.requires_grad:
@@ -544,7 +544,7 @@ Tensor.sub_ = _inplace('sub_', lambda d, o: np.subtract(d, o, out=d, casting='un
 Tensor.mul_ = _inplace('mul_', lambda d, o: np.multiply(d, o, out=d, casting='unsafe'))
 Tensor.div_ = _inplace('div_', lambda d, o: np.divide(d, o, out=d, casting='unsafe'))
 
-# %% ../nbs/01_core.ipynb #5f62849e
+# %% ../nbs/01_core.ipynb #26926c00
 def _toposort(roots):
     "Count, for each node reachable from `roots`, how many reachable nodes consume its output (no recursion)."
     pending, stack = {}, [r._ctx for r in roots if r._ctx is not None]
@@ -619,6 +619,7 @@ def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bo
                 if p is not None:
                     pending[p] -= 1
                     if not pending[p]: ready.append(p)
+            gs = g = gi = None                    # don't hold this node's gradients while the next one runs
     finally:
         _grad_enabled = prev
         if not retain_graph:
@@ -644,7 +645,7 @@ def _backward(self, gradient=None, # d(something)/d(self); defaults to 1 for a s
     run_backward([self], [gradient], create_graph if retain_graph is None else retain_graph, create_graph)
 Tensor.backward = _backward
 
-# %% ../nbs/01_core.ipynb #4cbc5b4b
+# %% ../nbs/01_core.ipynb #89ddaed8
 def _tune_malloc()->bool:
     "On glibc, keep freed blocks for reuse instead of returning them to the OS every step; False if not done."
     if os.environ.get('BACKPROP_MALLOC_TUNING', '1') == '0' or not sys.platform.startswith('linux'): return False
