@@ -178,18 +178,24 @@ def __enter__(self:ActivationStats): self._in_learner = False; return self.hook(
 def __exit__(self:ActivationStats, *exc): self.remove()
 
 @patch
-def before_fit(self:ActivationStats): self._in_learner = True; self.hook()
+def before_fit(self:ActivationStats):
+    "Learner event: attach the hooks for this fit."
+    self._in_learner = True; self.hook()
 @patch
 def before_step(self:ActivationStats):
+    "Learner event: record the parameter gradients and snapshot the weights before the optimiser moves them."
     for rec in self.layers:
         self._flush_grad(rec)
         if self.updates: self._snapshot(rec)
 @patch
 def after_step(self:ActivationStats):
+    "Learner event: measure each layer's update ratio ‖ΔW‖/‖W‖ against the snapshot."
     if not self.updates: return
     for rec in self.layers: self._measure_update(rec); rec._snap = None
 @patch
-def after_fit(self:ActivationStats): self.remove(); self._in_learner = False
+def after_fit(self:ActivationStats):
+    "Learner event: remove every hook."
+    self.remove(); self._in_learner = False
 
 @patch
 def __getitem__(self:ActivationStats, key)->LayerStats: # a layer name ('3'), an index into `layers`, or the module itself
