@@ -121,11 +121,12 @@ def blas_threads(n=None):
 
 # ------------------------------------------------------------------ (a) MLP training step
 
-def init_params(seed=0):
-    "PyTorch's nn.Linear default init, drawn once in numpy: W (out, in) and b ~ U(-1/sqrt(in), 1/sqrt(in))."
+def init_params(seed=0, sizes=None):
+    "PyTorch's nn.Linear default init, drawn once in numpy: W (out, in) and b ~ U(-1/sqrt(in), 1/sqrt(in)); `sizes` defaults to SIZES."
+    sizes = SIZES if sizes is None else sizes
     rng = np.random.default_rng(seed)
     ps = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         k = 1 / np.sqrt(fan_in)
         ps += [rng.uniform(-k, k, (fan_out, fan_in)).astype(np.float32), rng.uniform(-k, k, fan_out).astype(np.float32)]
     return ps

@@ -48,14 +48,10 @@ def parse(argv=None):
 
 
 def init_params(seed=0):
-    "PyTorch's nn.Linear default init, drawn once in numpy: W (out, in), b ~ U(-1/sqrt(in), 1/sqrt(in))."
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    ps = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
-        k = 1 / np.sqrt(fan_in)
-        ps += [rng.uniform(-k, k, (fan_out, fan_in)).astype(np.float32), rng.uniform(-k, k, fan_out).astype(np.float32)]
-    return ps
+    "PyTorch's nn.Linear default init for this MLP, drawn once in numpy (the engine benchmark's helper)."
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_engine import init_params as _init
+    return _init(seed, SIZES)
 
 
 class TorchLoop:
