@@ -256,29 +256,17 @@ class BackpropChain:
         s.backward()
         t2 = clock()
         g, self.h0.grad = self.h0.grad, None
-        return t1 - t0, t2 - t1, h.data, g.data
+        return t1 - t0, t2 - t1, self._np(h), self._np(g)
+    def _np(self, t): return t.data
 
-class TorchChain:
+class TorchChain(BackpropChain):
+    "The same chain in PyTorch (it inherits `run`, so both time exactly the same loop)."
     name = 'pytorch'
     def __init__(self, torch, kind):
         h0, w, b = chain_consts()
         self.h0, self.w, self.b = torch.tensor(h0, requires_grad=True), torch.tensor(w), torch.tensor(b)
         self.kind = kind
-    def run(self):
-        w, b, h = self.w, self.b, self.h0
-        t0 = clock()
-        if self.kind == 'mix':
-            for i in range(CHAIN):
-                r = i % 3
-                h = h * w if r == 0 else h + b if r == 1 else h.tanh()
-        else:
-            for _ in range(CHAIN): h = h * w
-        s = h.sum()
-        t1 = clock()
-        s.backward()
-        t2 = clock()
-        g, self.h0.grad = self.h0.grad, None
-        return t1 - t0, t2 - t1, h.detach().numpy(), g.numpy()
+    def _np(self, t): return t.detach().numpy()
 
 class NumpyChain:
     "The floor: the same ufunc calls forward, the hand-written derivatives backward, no graph."
