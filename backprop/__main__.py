@@ -64,7 +64,7 @@ class RandomShift(Callback):
     def before_batch(self):
         if not self.training or self.max_shift == 0: return
         x, *rest = self.batch
-        a = x.data if isinstance(x, Tensor) else np.asarray(x)
+        a = x.array if isinstance(x, Tensor) else np.asarray(x)
         n, s, k = len(a), self.max_shift, self.side
         padded = np.pad(a.reshape(n, k, k), ((0, 0), (s, s), (s, s)))
         dy, dx = (default_generator().integers(0, 2 * s + 1, n) for _ in range(2))

@@ -32,7 +32,7 @@ def grad(outputs, # a Tensor or a sequence of Tensors to differentiate
         if not o.requires_grad: raise RuntimeError(f"grad: output {i} does not require grad and has no grad_fn")
         if go is None:
             if o.numel() != 1: raise RuntimeError(f"grad: grad can be implicitly created only for scalar outputs; output {i} has shape {o.shape}")
-            go = _wrap(np.ones_like(o.data))
+            go = _wrap(np.ones_like(o.array))
         go = as_tensor(go, o.dtype)
         if go.shape != o.shape: raise ShapeError(f"grad: grad_outputs[{i}] has shape {go.shape} but output {i} has shape {o.shape}")
         seeds.append(go)

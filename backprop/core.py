@@ -71,16 +71,16 @@ class Function:
         "Run `forward` on the inputs' data; record the node when a graph is wanted."
         ctx = _new(cls)
         try:                                             # unrolled for the one- and two-input ops that dominate
-            if len(args) == 2: data = ctx.forward(args[0].data, args[1].data, **kwargs)
-            elif len(args) == 1: data = ctx.forward(args[0].data, **kwargs)
-            else: data = ctx.forward(*[a.data for a in args], **kwargs)
-        except (ValueError, IndexError, TypeError) as e: raise _op_error(cls.op, [a.data for a in args], e) from None
+            if len(args) == 2: data = ctx.forward(args[0].array, args[1].array, **kwargs)
+            elif len(args) == 1: data = ctx.forward(args[0].array, **kwargs)
+            else: data = ctx.forward(*[a.array for a in args], **kwargs)
+        except (ValueError, IndexError, TypeError) as e: raise _op_error(cls.op, [a.array for a in args], e) from None
         if _anomaly: _anomaly_forward(ctx, data)
         if _grad_enabled:
             for a in args:
                 if a.requires_grad:
                     out = _new(Tensor)
-                    out.data, out.grad, out.requires_grad, out._ctx, out._hooks, out._retain = data, None, True, ctx, None, False
+                    out.array, out.grad, out.requires_grad, out._ctx, out._hooks, out._retain = data, None, True, ctx, None, False
                     ctx.inputs, ctx.out = args, _ref(out)
                     return out
         return _wrap(data)
@@ -126,8 +126,8 @@ def _anomaly_forward(ctx, data):
 
 def _anomaly_backward(node, gs):
     for i, gi in enumerate(gs):
-        if gi is not None and _nonfinite(gi.data):
-            kind = 'nan' if np.isnan(gi.data).any() else 'inf'
+        if gi is not None and _nonfinite(gi.array):
+            kind = 'nan' if np.isnan(gi.array).any() else 'inf'
             raise AnomalyError(f"{node!r} returned {kind} in the gradient of input {i} (shape {gi.shape}); "
                                f"the op was created at {getattr(node, 'created_at', '<before anomaly detection was on>')}")
 
@@ -139,12 +139,12 @@ _default_dtype = np.dtype(np.float32)
 
 def _wrap(data, rg=False):
     t = object.__new__(Tensor)
-    t.data, t.grad, t.requires_grad, t._ctx, t._hooks, t._retain = data, None, rg, None, None, False
+    t.array, t.grad, t.requires_grad, t._ctx, t._hooks, t._retain = data, None, rg, None, None, False
     return t
 
 def _to_array(data, dtype=None, op='tensor'):
     "Convert `data` to an ndarray with PyTorch's dtype rules, refusing what is not numeric."
-    if isinstance(data, Tensor): data = data.data
+    if isinstance(data, Tensor): data = data.array
     arr = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
     if arr.dtype.kind not in 'biuf':
         raise TypeError(f"{op}: data must be numeric (bool, int or float), got dtype {arr.dtype}")
@@ -154,52 +154,63 @@ def _to_array(data, dtype=None, op='tensor'):
 
 class Tensor:
     "An n-d array (`data`) that records the ops applied to it, for reverse-mode autodiff."
-    __slots__ = ('data', 'grad', 'requires_grad', '_ctx', '_hooks', '_retain', '__weakref__')
+    __slots__ = ('array', 'grad', 'requires_grad', '_ctx', '_hooks', '_retain', '__weakref__')
     __array_ufunc__ = None      # numpy defers to Tensor's reflected operators: `arr * t` is a Tensor
     __hash__ = object.__hash__  # `==` is elementwise, so hash by identity, as PyTorch
 
     def __init__(self, data, # array-like; always stored as float32, like `torch.Tensor(data)`
                  requires_grad:bool=False): # record ops for autodiff?
-        self.data, self.grad, self.requires_grad, self._ctx, self._hooks, self._retain = \
+        self.array, self.grad, self.requires_grad, self._ctx, self._hooks, self._retain = \
             _to_array(data, _default_dtype, 'Tensor'), None, False, None, None, False
         if requires_grad: self.requires_grad_()
 
-    shape = property(lambda self: self.data.shape, doc="The shape, a tuple.")
-    dtype = property(lambda self: self.data.dtype, doc="The numpy dtype.")
-    ndim = property(lambda self: self.data.ndim, doc="Number of dimensions.")
+    shape = property(lambda self: self.array.shape, doc="The shape, a tuple.")
+    dtype = property(lambda self: self.array.dtype, doc="The numpy dtype.")
+    ndim = property(lambda self: self.array.ndim, doc="Number of dimensions.")
     is_leaf = property(lambda self: self._ctx is None, doc="Made by the user, not by an op?")
     grad_fn = property(lambda self: self._ctx, doc="The node that made this tensor, or None for a leaf.")
-    def dim(self)->int: return self.data.ndim
-    def numel(self)->int: return self.data.size
-    def size(self, dim:int=None): return self.data.shape if dim is None else self.data.shape[dim]
+    def dim(self)->int: return self.array.ndim
+    def numel(self)->int: return self.array.size
+    def size(self, dim:int=None): return self.array.shape if dim is None else self.array.shape[dim]
     def __len__(self):
-        if self.data.ndim == 0: raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        if self.array.ndim == 0: raise TypeError("len() of a 0-d tensor")
+        return len(self.array)
 
     def item(self):
         "The value of a one-element tensor as a Python number."
-        if self.data.size != 1: raise ValueError(f"item: only one-element tensors convert to a Python number, got shape {self.shape}")
-        return self.data.item()
+        if self.array.size != 1: raise ValueError(f"item: only one-element tensors convert to a Python number, got shape {self.shape}")
+        return self.array.item()
     def numpy(self)->np.ndarray:
         "The data as an ndarray (shared memory). As PyTorch, refuses a tensor that requires grad."
         if self.requires_grad:
             raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; use t.detach().numpy()")
-        return self.data
+        return self.array
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype, copy=False)
-    def tolist(self): return self.data.tolist()
+        return self.array if dtype is None else self.array.astype(dtype, copy=False)
+    def tolist(self): return self.array.tolist()
     def __float__(self): return float(self.item())
     def __int__(self): return int(self.item())
     def __bool__(self):
-        if self.data.size != 1: raise RuntimeError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous")
-        return bool(self.data)
+        if self.array.size != 1: raise RuntimeError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self.array)
 
     def detach(self)->'Tensor':
         "A new leaf sharing this tensor's data, cut from the graph."
-        return _wrap(self.data)
+        return _wrap(self.array)
+    @property
+    def data(self)->'Tensor':
+        "PyTorch's `.data`: a Tensor sharing this tensor's array, outside the graph (`t.array` is the ndarray itself)."
+        return _wrap(self.array)
+    @data.setter
+    def data(self, value):
+        "`t.data = other` swaps in another tensor's array, as PyTorch (same dtype; shape may change)."
+        arr = value.array if isinstance(value, Tensor) else _to_array(value, self.array.dtype, 'data')
+        if arr.dtype != self.array.dtype:
+            raise TypeError(f"data: can't assign an array of dtype {arr.dtype} to a tensor of dtype {self.array.dtype}")
+        self.array = arr
     def requires_grad_(self, requires_grad:bool=True)->'Tensor':
         "Set `requires_grad` in place; only float tensors can require grad, only leaves can change."
-        if requires_grad and self.data.dtype.kind != 'f':
+        if requires_grad and self.array.dtype.kind != 'f':
             raise RuntimeError(f"requires_grad_: only floating point tensors can require gradients, got {self.dtype}")
         if self._ctx is not None and not requires_grad:
             raise RuntimeError("requires_grad_: can't turn off requires_grad on a non-leaf tensor; use detach()")
@@ -218,8 +229,8 @@ class Tensor:
         return h
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=', ', prefix='tensor(', floatmode='maxprec_equal', precision=4)
-        extra = '' if self.data.dtype in (_default_dtype, np.int64, np.bool_) else f', dtype={self.data.dtype}'
+        body = np.array2string(self.array, separator=', ', prefix='tensor(', floatmode='maxprec_equal', precision=4)
+        extra = '' if self.array.dtype in (_default_dtype, np.int64, np.bool_) else f', dtype={self.array.dtype}'
         if self._ctx is not None: extra += f', grad_fn={self._ctx!r}'
         elif self.requires_grad: extra += ', requires_grad=True'
         return f'tensor({body}{extra})'
@@ -371,8 +382,8 @@ class Pow(Function):
     def backward(self, g):
         x, y = self.inputs
         # as PyTorch: no gradient flows where the exponent is 0 (to x) or where the base is 0 (to y), not 0·∞ = nan
-        gx = (g * y * x ** (y - 1)).where(y.data != 0, 0) if x.requires_grad else None
-        gy = g * self.out() * x.where(x.data != 0, 1).log() if y.requires_grad else None
+        gx = (g * y * x ** (y - 1)).where(y.array != 0, 0) if x.requires_grad else None
+        gy = g * self.out() * x.where(x.array != 0, 1).log() if y.requires_grad else None
         return gx, gy
 
 # %% ../nbs/01_core.ipynb #e7d2def0
@@ -445,9 +456,9 @@ def result_type(a:np.ndarray, # first operand's data
 
 def _promote(a:'Tensor', b:'Tensor', true_div=False):
     "Cast two operands to their common dtype (through the differentiable `to`); true division of integers gives float32."
-    dt = result_type(a.data, b.data)
+    dt = result_type(a.array, b.array)
     if true_div and dt.kind in 'biu': dt = _default_dtype
-    return (a if a.data.dtype == dt else a.to(dt)), (b if b.data.dtype == dt else b.to(dt))
+    return (a if a.array.dtype == dt else a.to(dt)), (b if b.array.dtype == dt else b.to(dt))
 
 def _binary(f, npop, swap=False, true_div=False):
     "Operator for Function `f`; with no graph to record it runs `npop` on the arrays directly."
@@ -455,16 +466,16 @@ def _binary(f, npop, swap=False, true_div=False):
         if not isinstance(other, Tensor):
             cls = other.__class__
             if (cls is int or cls is float) and not (_grad_enabled and self.requires_grad) and \
-               not (true_div and self.data.dtype.kind != 'f') and not (cls is float and self.data.dtype.kind != 'f'):
-                a, b = (other, self.data) if swap else (self.data, other)   # numpy keeps the array's dtype for a Python number
+               not (true_div and self.array.dtype.kind != 'f') and not (cls is float and self.array.dtype.kind != 'f'):
+                a, b = (other, self.array) if swap else (self.array, other)   # numpy keeps the array's dtype for a Python number
                 try: return _wrap(npop(a, b))
                 except (ValueError, TypeError) as e: raise _op_error(f.op, [np.asarray(a), np.asarray(b)], e) from None
-            other = _const(other, self.data)
+            other = _const(other, self.array)
         a, b = (other, self) if swap else (self, other)
-        if a.data.dtype != b.data.dtype or (true_div and a.data.dtype.kind != 'f'): a, b = _promote(a, b, true_div)
+        if a.array.dtype != b.array.dtype or (true_div and a.array.dtype.kind != 'f'): a, b = _promote(a, b, true_div)
         if _grad_enabled and (a.requires_grad or b.requires_grad): return f.apply(a, b)
-        try: return _wrap(npop(a.data, b.data))
-        except (ValueError, TypeError) as e: raise _op_error(f.op, [a.data, b.data], e) from None
+        try: return _wrap(npop(a.array, b.array))
+        except (ValueError, TypeError) as e: raise _op_error(f.op, [a.array, b.array], e) from None
     return op
 
 Tensor.__add__, Tensor.__radd__ = _binary(Add, np.add), _binary(Add, np.add, True)
@@ -477,11 +488,11 @@ Tensor.__pos__ = lambda self: self
 
 def _pow(self, p):
     if isinstance(p, (int, float)) and not isinstance(p, bool):
-        x = self.to(_default_dtype) if isinstance(p, float) and self.data.dtype.kind != 'f' else self
+        x = self.to(_default_dtype) if isinstance(p, float) and self.array.dtype.kind != 'f' else self
         return PowScalar.apply(x, p=p)
-    return Pow.apply(*_promote(self, _const(p, self.data)))
+    return Pow.apply(*_promote(self, _const(p, self.array)))
 Tensor.__pow__ = _pow
-Tensor.__rpow__ = lambda self, other: Pow.apply(*_promote(_const(other, self.data), self))
+Tensor.__rpow__ = lambda self, other: Pow.apply(*_promote(_const(other, self.array), self))
 
 def _sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
     "Sum over `dim` (int, tuple or None for all); numpy's `axis`/`keepdims` also accepted."
@@ -494,7 +505,7 @@ def _reshape(self, *shape):
     "The same data in a new shape (one entry may be -1)."
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     shape = tuple(int(s) for s in shape)
-    return self if shape == self.data.shape else Reshape.apply(self, shape=shape)
+    return self if shape == self.array.shape else Reshape.apply(self, shape=shape)
 Tensor.reshape = Tensor.view = _reshape
 
 def _expand(self, *shape):
@@ -502,24 +513,24 @@ def _expand(self, *shape):
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     lead = len(shape) - self.ndim
     shape = tuple(self.shape[i - lead] if s == -1 else int(s) for i, s in enumerate(shape))
-    return self if shape == self.data.shape else Expand.apply(self, shape=shape)
+    return self if shape == self.array.shape else Expand.apply(self, shape=shape)
 Tensor.expand = _expand
 Tensor.expand_as = lambda self, other: self.expand(other.shape)
 
 def _to(self, dtype):
     "A copy cast to `dtype` (differentiable between float dtypes)."
     dtype = np.dtype(dtype)
-    return self if dtype == self.data.dtype else Cast.apply(self, dtype=dtype)
+    return self if dtype == self.array.dtype else Cast.apply(self, dtype=dtype)
 Tensor.to = _to
 Tensor.float = lambda self: self.to(np.float32)
 Tensor.double = lambda self: self.to(np.float64)
 Tensor.long = lambda self: self.to(np.int64)
 Tensor.int = lambda self: self.to(np.int32)
 Tensor.bool = lambda self: self.to(np.bool_)
-Tensor.clone = lambda self: self * 1 if self.requires_grad else _wrap(self.data.copy())
+Tensor.clone = lambda self: self * 1 if self.requires_grad else _wrap(self.array.copy())
 
 def _compare(npop):
-    def op(self, other): return _wrap(npop(self.data, other.data if isinstance(other, Tensor) else other))
+    def op(self, other): return _wrap(npop(self.array, other.array if isinstance(other, Tensor) else other))
     return op
 Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
 Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
@@ -530,7 +541,7 @@ def _inplace(name, f):
     def op(self, *args, **kwargs):                       # kwargs: e.g. add_(other, alpha=-lr), as PyTorch
         if _grad_enabled and self.requires_grad:
             raise RuntimeError(f"{name}: a tensor that requires grad can't be modified in place while grad is enabled; use `with bp.no_grad():`")
-        f(self.data, *[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
+        f(self.array, *[a.array if isinstance(a, Tensor) else a for a in args], **kwargs)
         return self
     op.__name__ = name
     return op
@@ -573,12 +584,12 @@ def _hooked(t, g):
 def _accumulate_leaf(t, g, gin, create_graph):
     "Add `g` into leaf `t.grad`, in place when safe (never aliasing another tensor's memory)."
     if t._hooks: g = _hooked(t, g)
-    if g.data.dtype != t.data.dtype: g = g.to(t.data.dtype)
+    if g.array.dtype != t.array.dtype: g = g.to(t.array.dtype)
     if t.grad is None:
-        fresh = create_graph or (g.data.base is None and g.data is not gin and g._ctx is None and g.data.flags.writeable)
-        t.grad = g if fresh else _wrap(g.data.copy())
+        fresh = create_graph or (g.array.base is None and g.array is not gin and g._ctx is None and g.array.flags.writeable)
+        t.grad = g if fresh else _wrap(g.array.copy())
     elif create_graph or t.grad.requires_grad: t.grad = t.grad + g
-    else: t.grad.data += g.data
+    else: t.grad.array += g.array
 
 def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bool=False, inputs:list=None):
     "Reverse-mode sweep from `roots` seeded with `grads`: accumulate into leaves' `.grad`, or, given `inputs`, return their gradients."
@@ -594,7 +605,7 @@ def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bo
     for r, g in zip(roots, grads):
         if r._ctx is not None: acc[r._ctx] = acc[r._ctx] + g if r._ctx in acc else g
         elif want is not None: take(r, g) if id(r) in want else None
-        else: _accumulate_leaf(r, g, g.data, create_graph)      # never adopt the caller's own array
+        else: _accumulate_leaf(r, g, g.array, create_graph)      # never adopt the caller's own array
     prev, _grad_enabled = _grad_enabled, create_graph
     ready, done = [n for n, c in pending.items() if c == 0], []
     try:
@@ -612,9 +623,9 @@ def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bo
             for t, gi in zip(node.inputs, gs):
                 p = t._ctx
                 if gi is not None and t.requires_grad:
-                    if gi.data.shape != t.data.shape: gi = _sum_to(gi, t.data.shape, node)
+                    if gi.array.shape != t.array.shape: gi = _sum_to(gi, t.array.shape, node)
                     if p is not None: acc[p] = acc[p] + gi if p in acc else gi
-                    elif want is None: _accumulate_leaf(t, gi, g.data, create_graph)
+                    elif want is None: _accumulate_leaf(t, gi, g.array, create_graph)
                     elif id(t) in want: take(t, gi)
                 if p is not None:
                     pending[p] -= 1
@@ -635,9 +646,9 @@ def _backward(self, gradient=None, # d(something)/d(self); defaults to 1 for a s
     if not self.requires_grad:
         raise RuntimeError("backward: tensor does not require grad and has no grad_fn")
     if gradient is None:
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs; got shape {self.shape}, pass `gradient`")
-        gradient = _wrap(np.ones_like(self.data))
+        gradient = _wrap(np.ones_like(self.array))
     else:
         gradient = as_tensor(gradient, self.dtype)
         if gradient.shape != self.shape:

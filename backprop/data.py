@@ -88,7 +88,7 @@ def _collate(batch, path):
                              "pad them to one shape or pass a collate_fn")
         if is_grad_enabled() and any(isinstance(b, Tensor) and b.requires_grad for b in batch):
             return stack([b if isinstance(b, Tensor) else as_tensor(b) for b in batch])   # keep the graph
-        return as_tensor(np.stack([b.data if isinstance(b, Tensor) else b for b in batch]))
+        return as_tensor(np.stack([b.array if isinstance(b, Tensor) else b for b in batch]))
     if isinstance(elem, (bool, numbers.Number)):
         if not all(isinstance(b, (bool, numbers.Number)) for b in batch):
             raise TypeError(f"default_collate: samples{_where(path)} mix numbers with {sorted({type(b).__name__ for b in batch})}")
@@ -283,7 +283,7 @@ def read_idx(path, # an IDX file, raw or gzipped
 def write_idx(path, # where to write; a name ending in .gz is gzipped
               array): # an array (or Tensor) of uint8, int8, int16, int32, float32 or float64
     "Write an array as an IDX file (the MNIST format), the inverse of `read_idx`."
-    a = np.asarray(array.data if isinstance(array, Tensor) else array)
+    a = np.asarray(array.array if isinstance(array, Tensor) else array)
     code = _IDX_CODES.get(a.dtype.newbyteorder('=') if a.dtype.itemsize > 1 else a.dtype)
     if code is None: raise TypeError(f"write_idx: IDX has no element type for dtype {a.dtype}; use one of uint8, int8, int16, int32, float32, float64")
     if a.ndim > 255 or any(n >= 2**32 for n in a.shape): raise ValueError(f"write_idx: shape {a.shape} does not fit an IDX header")

@@ -113,7 +113,7 @@ def _forward_hook(self:ActivationStats, rec:LayerStats):
         a = out if isinstance(out, Tensor) else next((o for o in out if isinstance(o, Tensor)), None)   # RNN: (output, h)
         if a is None: return
         for k, v in zip(('mean', 'std', 'near_zero', 'dead', 'hist'),
-                        _describe(a.data, self.bins, self.hist_range, self.dead_threshold)): rec._rec[k].append(v)
+                        _describe(a.array, self.bins, self.hist_range, self.dead_threshold)): rec._rec[k].append(v)
         self._flush_grad(rec)
         if self.updates and not self._in_learner: self._measure_update(rec); self._snapshot(rec)
     return hook
@@ -121,12 +121,12 @@ def _forward_hook(self:ActivationStats, rec:LayerStats):
 @patch
 def _backward_hook(self:ActivationStats, rec:LayerStats):
     def hook(m, grad_input, grad_output):
-        if grad_output[0] is not None: rec._rec['grad_out_norm'].append(math.sqrt(_sqnorm([grad_output[0].data])))
+        if grad_output[0] is not None: rec._rec['grad_out_norm'].append(math.sqrt(_sqnorm([grad_output[0].array])))
     return hook
 
 @patch
 def _param_hook(self:ActivationStats, rec:LayerStats):
-    def hook(g): rec._gsq = (rec._gsq or 0.) + _sqnorm([g.data])
+    def hook(g): rec._gsq = (rec._gsq or 0.) + _sqnorm([g.array])
     return hook
 
 @patch
@@ -135,13 +135,13 @@ def _flush_grad(self:ActivationStats, rec:LayerStats):
     if rec._gsq is not None: rec._rec['grad_norm'].append(math.sqrt(rec._gsq)); rec._gsq = None
 
 @patch
-def _snapshot(self:ActivationStats, rec:LayerStats): rec._snap = [p.data.copy() for p in rec.module.parameters()]
+def _snapshot(self:ActivationStats, rec:LayerStats): rec._snap = [p.array.copy() for p in rec.module.parameters()]
 
 @patch
 def _measure_update(self:ActivationStats, rec:LayerStats, only_if_moved:bool=False):
     "Append ||W - W_snapshot|| / ||W_snapshot|| over the layer's parameters."
     if not rec._snap: return                       # no snapshot yet, or a layer without parameters
-    ps = [p.data for p in rec.module.parameters()]
+    ps = [p.array for p in rec.module.parameters()]
     if len(ps) != len(rec._snap) or any(p.shape != s.shape for p, s in zip(ps, rec._snap)): return
     d2 = _sqnorm([p.astype(np.float64) - s for p, s in zip(ps, rec._snap)])
     if only_if_moved and d2 == 0: return

@@ -20,7 +20,7 @@ def _prepare(args, argnums):
     tracked = any(a.requires_grad for a in args)
     for n in nums:
         a = args[n]
-        if a.data.dtype.kind != 'f': raise TypeError(f"func: argument {n} must be a float tensor to differentiate, got {a.dtype}")
+        if a.array.dtype.kind != 'f': raise TypeError(f"func: argument {n} must be a float tensor to differentiate, got {a.dtype}")
         if not a.requires_grad: args[n] = a.detach().requires_grad_()
     return args, nums, tracked
 

@@ -18,7 +18,7 @@ class GradcheckError(AssertionError):
 def _prepare(inputs):
     "float64 leaf copies of the floating inputs (others unchanged), and the indices of those to check."
     xs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
-    arrays = [x.data if isinstance(x, Tensor) else np.asarray(x) if isinstance(x, (np.ndarray, np.generic, float)) else None
+    arrays = [x.array if isinstance(x, Tensor) else np.asarray(x) if isinstance(x, (np.ndarray, np.generic, float)) else None
               for x in xs]
     floats = [i for i, a in enumerate(arrays) if a is not None and a.dtype.kind == 'f']
     wanted = [i for i in floats if isinstance(xs[i], Tensor) and xs[i].requires_grad]
@@ -47,11 +47,11 @@ def _op_name(fn, outs):
 def _loss(fn, xs, vs, name):
     "L = Σ_k Σ v_k·y_k for the outputs y_k of fn(*xs), without a graph."
     with no_grad(): outs = _float_outputs(fn(*xs), name)
-    return sum(float(np.sum(v * o.data)) for v, o in zip(vs, outs))
+    return sum(float(np.sum(v * o.array)) for v, o in zip(vs, outs))
 
 def _numeric_full(L, x, eps):
     "∂L/∂x by central differences, one element at a time."
-    flat, grad = x.data.reshape(-1), np.empty(x.data.size)   # `flat` is a view: writing it perturbs x
+    flat, grad = x.array.reshape(-1), np.empty(x.array.size)   # `flat` is a view: writing it perturbs x
     for j in range(flat.size):
         orig = flat[j]
         flat[j] = orig + eps; lp = L()
@@ -62,12 +62,12 @@ def _numeric_full(L, x, eps):
 
 def _numeric_dirs(L, x, U, eps):
     "Directional derivatives of L along each row of U, by central differences."
-    x0, out = x.data.copy(), np.empty(len(U))
+    x0, out = x.array.copy(), np.empty(len(U))
     for p, u in enumerate(U):
-        x.data[...] = x0 + eps * u; lp = L()
-        x.data[...] = x0 - eps * u; lm = L()
+        x.array[...] = x0 + eps * u; lp = L()
+        x.array[...] = x0 - eps * u; lm = L()
         out[p] = (lp - lm) / (2 * eps)
-    x.data[...] = x0
+    x.array[...] = x0
     return out
 
 # %% ../nbs/02_gradcheck.ipynb #d30c6aa0
@@ -119,7 +119,7 @@ def gradcheck(fn, # called as fn(*inputs); returns a Tensor or a tuple of Tensor
     L = lambda: _loss(fn, xs, vs, name)
     for i, g in zip(check, grads):
         x = xs[i]
-        a = None if g is None else g.data
+        a = None if g is None else g.array
         if a is not None and a.shape != x.shape:
             raise GradcheckError(f"{name}: gradient of input {i} has shape {a.shape}, but the input has shape {x.shape}")
         if mode == 'full' or (mode == 'auto' and x.numel() <= max_elements):

@@ -58,9 +58,9 @@ class Callback:
 # %% ../nbs/24_learner.ipynb #7dc01d00
 def _to_float(x)->float:
     "A Python float from a Tensor, array or number."
-    return float(np.asarray(x.data if isinstance(x, Tensor) else x))
+    return float(np.asarray(x.array if isinstance(x, Tensor) else x))
 
-def _np(x)->np.ndarray: return x.data if isinstance(x, Tensor) else np.asarray(x)
+def _np(x)->np.ndarray: return x.array if isinstance(x, Tensor) else np.asarray(x)
 
 def accuracy(input:Tensor, # scores (N, C): logits, log-probabilities or probabilities
              target:Tensor, # class indices (N,)

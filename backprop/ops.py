@@ -23,7 +23,7 @@ def _tensor(x): return x if isinstance(x, Tensor) else as_tensor(x)
 def _float(x):
     "`x` as a floating Tensor: integer and bool inputs become float32, as in PyTorch's transcendental ops."
     x = _tensor(x)
-    return x if x.data.dtype.kind == 'f' else x.to(np.float32)
+    return x if x.array.dtype.kind == 'f' else x.to(np.float32)
 
 def _dim(dim, ndim, op):
     "One dimension as a non-negative int; like PyTorch, a 0-d tensor accepts dim 0 or -1."
@@ -35,9 +35,9 @@ def _dim(dim, ndim, op):
 
 def _operands(a, b, op):
     "Two operands as Tensors of one dtype, promoted as PyTorch does (a Python number takes the other operand's dtype)."
-    if isinstance(a, Tensor): b = _const(b, a.data)
-    elif isinstance(b, Tensor): a = _const(a, b.data)
-    else: a = as_tensor(a); b = _const(b, a.data)
+    if isinstance(a, Tensor): b = _const(b, a.array)
+    elif isinstance(b, Tensor): a = _const(a, b.array)
+    else: a = as_tensor(a); b = _const(b, a.array)
     return _promote(a, b)
 
 # %% ../nbs/03_ops.ipynb #28863334
@@ -81,7 +81,7 @@ Tensor.sqrt = sqrt
 class Abs(Function):
     "$y = |x|$; VJP $\\bar x = \\bar y\\,\\mathrm{sign}(x)$ (0 at 0)."
     def forward(self, x): return np.abs(x)
-    def backward(self, g): return g * _wrap(np.sign(self.inputs[0].data)),
+    def backward(self, g): return g * _wrap(np.sign(self.inputs[0].array)),
 
 def abs(input:Tensor, # any values
        )->Tensor: # $|x|$, elementwise
@@ -121,7 +121,7 @@ Tensor.tanh, Tensor.sigmoid = tanh, sigmoid
 class Relu(Function):
     "$y = \\max(x, 0)$; VJP $\\bar x = \\bar y\\,\\mathbb 1[x > 0]$."
     def forward(self, x): return np.maximum(x, 0)
-    def backward(self, g): return g * _wrap(self.inputs[0].data > 0),
+    def backward(self, g): return g * _wrap(self.inputs[0].array > 0),
 
 def relu(input:Tensor, # any values
         )->Tensor: # $\max(x, 0)$, elementwise
@@ -136,7 +136,7 @@ class Maximum(Function):
     def forward(self, a, b): return np.maximum(a, b)
     def backward(self, g):
         a, b = self.inputs
-        m = np.where(a.data == b.data, 0.5, self._wins(a.data, b.data)).astype(g.dtype)
+        m = np.where(a.array == b.array, 0.5, self._wins(a.array, b.array)).astype(g.dtype)
         return (g * _wrap(m) if a.requires_grad else None), (g * _wrap(1 - m) if b.requires_grad else None)
 
 class Minimum(Maximum):
@@ -164,7 +164,7 @@ class Clamp(Function):
         self.lo, self.hi = lo, hi
         return np.clip(x, lo, hi)
     def backward(self, g):
-        x, inside = self.inputs[0].data, True
+        x, inside = self.inputs[0].array, True
         if self.lo is not None: inside = inside & (x >= self.lo)
         if self.hi is not None: inside = inside & (x <= self.hi)
         return g * _wrap(inside),
@@ -173,7 +173,7 @@ def _bound(b):
     if isinstance(b, Tensor):
         if b.requires_grad and is_grad_enabled():
             raise TypeError("clamp: a `min`/`max` tensor that requires grad is not supported (bounds are constants); use maximum/minimum")
-        return b.data
+        return b.array
     return b
 
 def clamp(input:Tensor, # values to limit
@@ -183,7 +183,7 @@ def clamp(input:Tensor, # values to limit
     "Limit values to [`min`, `max`]; the gradient passes where min ≤ x ≤ max, boundary included (as PyTorch)."
     if min is None and max is None: raise ValueError("clamp: at least one of `min` and `max` must be given")
     x = _tensor(input)
-    if x.data.dtype.kind != 'f' and any(isinstance(b, float) or getattr(b, 'dtype', np.dtype(int)).kind == 'f' for b in (min, max)):
+    if x.array.dtype.kind != 'f' and any(isinstance(b, float) or getattr(b, 'dtype', np.dtype(int)).kind == 'f' for b in (min, max)):
         x = x.to(np.float32)            # an integer tensor clamped to a float bound becomes float32, as PyTorch
     return Clamp.apply(x, lo=_bound(min), hi=_bound(max))
 
@@ -211,7 +211,7 @@ def where(condition, # bool Tensor or array, broadcast against `input` and `othe
           other:Tensor, # values taken where it is False (a number is allowed)
          )->Tensor: # the elementwise choice
     "Take `input` where `condition` holds, else `other`; each gradient is masked the same way."
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_: raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
     return Where.apply(*_operands(input, other, 'where'), cond=cond)
 Tensor.where = lambda self, condition, other: where(condition, self, other)
@@ -225,7 +225,7 @@ def _reduction(x, dim, axis, op):
 
 def _floating(x, op):
     x = _tensor(x)
-    if x.data.dtype.kind != 'f': raise TypeError(f"{op}: input must be a floating point tensor, got dtype {x.dtype}")
+    if x.array.dtype.kind != 'f': raise TypeError(f"{op}: input must be a floating point tensor, got dtype {x.dtype}")
     return x
 
 def mean(input:Tensor, # a floating-point tensor
@@ -264,7 +264,7 @@ class StdSqrt(Function):
     def forward(self, v): return np.sqrt(v)
     def backward(self, g):
         y = self.out()
-        return (g * 0.5 / y.where(y.data != 0, 1)).where(y.data != 0, 0),
+        return (g * 0.5 / y.where(y.array != 0, 1)).where(y.array != 0, 0),
 
 def std(input:Tensor, # a floating-point tensor
         dim=None, # int or tuple of dims to reduce; None for all
@@ -286,8 +286,8 @@ class Amax(Function):
         self.axis, self.keepdim = axis, keepdim
         return self._reduce(x, axis=axis, keepdims=keepdim)
     def backward(self, g):
-        x, shape = self.inputs[0].data, _kept_shape(self.inputs[0].shape, self.axis)
-        hit = x == self.out().data.reshape(shape)
+        x, shape = self.inputs[0].array, _kept_shape(self.inputs[0].shape, self.axis)
+        hit = x == self.out().array.reshape(shape)
         m = (hit / hit.sum(axis=self.axis, keepdims=True)).astype(g.dtype)
         return g.reshape(shape) * _wrap(m),
 
@@ -319,10 +319,10 @@ Tensor.amax, Tensor.amin = amax, amin
 # %% ../nbs/03_ops.ipynb #4c312227
 def _arg(x, dim, keepdim, axis, keepdims, f, op):
     x, d = _tensor(x), (dim if axis is None else axis)
-    if d is None: return _wrap(np.asarray(f(x.data), np.int64))
+    if d is None: return _wrap(np.asarray(f(x.array), np.int64))
     d = _dim(d, x.ndim, op)
     if x.ndim == 0: return _wrap(np.zeros((), np.int64))
-    return _wrap(f(x.data, axis=d, keepdims=bool(keepdim or keepdims)).astype(np.int64))
+    return _wrap(f(x.array, axis=d, keepdims=bool(keepdim or keepdims)).astype(np.int64))
 
 def argmax(input:Tensor, # any tensor
            dim:int=None, # the dim to search; None for the flattened tensor
@@ -485,7 +485,7 @@ def _index(idx):
     idx = idx if isinstance(idx, tuple) else (idx,)
     out, adv = [], False
     for i in idx:
-        if isinstance(i, Tensor): i = i.data
+        if isinstance(i, Tensor): i = i.array
         elif isinstance(i, list): i = np.asarray(i) if len(i) else np.zeros(0, np.int64)
         if isinstance(i, np.ndarray):
             if i.dtype == np.bool_ and i.ndim: out.extend(np.nonzero(i)); continue
@@ -541,11 +541,11 @@ def _setitem(self, idx, value):
     if is_grad_enabled() and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
         raise RuntimeError("setitem: assignment is not recorded in the graph, so it is refused for tensors that require "
                            "grad while grad is enabled; use `with bp.no_grad():`, or build the result with where/cat")
-    if not isinstance(self.data, np.ndarray): self.data = np.asarray(self.data).copy()
-    v = value.data if isinstance(value, Tensor) else value
+    if not isinstance(self.array, np.ndarray): self.array = np.asarray(self.array).copy()
+    v = value.array if isinstance(value, Tensor) else value
     *pre, (last, _) = _steps(idx)
-    d = self.data
-    for i, _ in pre: d = d[i]                                   # basic indexing: a view into self.data
+    d = self.array
+    for i, _ in pre: d = d[i]                                   # basic indexing: a view into self.array
     try: d[last] = v
     except ValueError as e: raise ShapeError(f"setitem: can't assign a value of shape {np.shape(v)} into a tensor of shape {self.shape}: {e}") from None
 Tensor.__setitem__ = _setitem
@@ -577,7 +577,7 @@ def gather(input:Tensor, # the source
           )->Tensor: # shaped like `index`
     "Pick values along `dim` at `index`, as `torch.gather`; the gradient scatters back with accumulation."
     x = _tensor(input)
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
     if idx.dtype.kind not in 'iu': raise TypeError(f"gather: index must be an integer tensor, got dtype {idx.dtype}")
     if idx.ndim != x.ndim: raise ShapeError(f"gather: index has {idx.ndim} dims but input has {x.ndim} (shapes {idx.shape} and {x.shape})")
     d = _dim(dim, x.ndim, 'gather')
@@ -601,7 +601,7 @@ def _minmax(x, dim, keepdim, axis, keepdims, whole, arg, op):
         raise TypeError(f"{op}: dim must be an int (for several dims use {whole.__name__}), got {d!r}")
     d, kd = _dim(d, x.ndim, op), bool(keepdim or keepdims)
     if x.ndim == 0: return ValuesIndices(gather(x, 0, _wrap(np.zeros((), np.int64))), _wrap(np.zeros((), np.int64)))
-    idx = arg(x.data, axis=d, keepdims=True)
+    idx = arg(x.array, axis=d, keepdims=True)
     values = gather(x, d, _wrap(idx))
     if not kd: values, idx = values.squeeze(d), idx.squeeze(d)
     return ValuesIndices(values, _wrap(idx))
@@ -675,8 +675,8 @@ class MatMul(Function):
             if a.requires_grad: ga = g.unsqueeze(-1) @ b.unsqueeze(-2)
             if b.requires_grad: gb = (a.mT @ g.unsqueeze(-1)).squeeze(-1)
         else:                                            # each gradient in its input's memory layout (see _colmajor)
-            if a.requires_grad: ga = (b @ g.mT).mT if _colmajor(a.data) else g @ b.mT
-            if b.requires_grad: gb = (g.mT @ a).mT if _colmajor(b.data) else a.mT @ g
+            if a.requires_grad: ga = (b @ g.mT).mT if _colmajor(a.array) else g @ b.mT
+            if b.requires_grad: gb = (g.mT @ a).mT if _colmajor(b.array) else a.mT @ g
         return ga, gb                                    # batch dims that were broadcast are summed by the engine
 
 def _colmajor(x:np.ndarray)->bool:

@@ -31,7 +31,7 @@ def _encode(obj, path:tuple, arrays:dict):
     if isinstance(obj, float): return {'t': 'float', 'v': obj.hex()}
     if isinstance(obj, str): return {'t': 'str', 'v': obj}
     if isinstance(obj, (Tensor, np.ndarray, np.generic)):
-        arr = obj.data if isinstance(obj, Tensor) else np.asarray(obj)
+        arr = obj.array if isinstance(obj, Tensor) else np.asarray(obj)
         if arr.dtype.kind not in 'biufc':
             raise TypeError(f"save: the array at {where} has dtype {arr.dtype}; only bool and numeric arrays can be saved without pickle")
         name = _array_name(path, arrays)

@@ -206,7 +206,7 @@ class BackpropMLP:
                 p.sub_(LR * p.grad)
                 p.grad = None
         return loss.item()
-    def params(self): return [p.data.copy() for p in self.ps]
+    def params(self): return [p.array.copy() for p in self.ps]
 
 def verify_mlp(contenders, params0, batch):
     "One step from the same start: losses and weight updates must agree, or the benchmark is meaningless."
@@ -257,7 +257,7 @@ class BackpropChain:
         t2 = clock()
         g, self.h0.grad = self.h0.grad, None
         return t1 - t0, t2 - t1, self._np(h), self._np(g)
-    def _np(self, t): return t.data
+    def _np(self, t): return t.array
 
 class TorchChain(BackpropChain):
     "The same chain in PyTorch (it inherits `run`, so both time exactly the same loop)."

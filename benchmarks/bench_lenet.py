@@ -71,8 +71,8 @@ class BackpropLeNet:
     def state(self):
         "Parameters as numpy arrays with torch.nn.Sequential key names."
         c1, c2 = self.layers[0], self.layers[2]
-        W, b = (self.fc.weight.data, self.fc.bias.data) if hasattr(self.fc, 'weight') else (self.W.data.T, self.b.data)
-        return {'0.weight': c1.weight.data, '0.bias': c1.bias.data, '3.weight': c2.weight.data, '3.bias': c2.bias.data,
+        W, b = (self.fc.weight.array, self.fc.bias.array) if hasattr(self.fc, 'weight') else (self.W.array.T, self.b.array)
+        return {'0.weight': c1.weight.array, '0.bias': c1.bias.array, '3.weight': c2.weight.array, '3.bias': c2.bias.array,
                 '8.weight': np.ascontiguousarray(W), '8.bias': b}
 
     def step(self):

@@ -87,7 +87,7 @@ class BackpropLoop:
         from backprop.nn import functional as F
         self.bp, self.F = bp, F
         self.model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
-        for p, v in zip(self.model.parameters(), params): p.data[...] = v
+        for p, v in zip(self.model.parameters(), params): p.array[...] = v
         self.opt = optim.Adam(self.model.parameters(), lr=LR)
         self.X, self.y = X, y
     def epoch(self, order):
@@ -102,7 +102,7 @@ class BackpropLoop:
             self.opt.step()
             total += loss.item() * len(i); n += len(i)
         return total / n
-    def params(self): return [p.data.copy() for p in self.model.parameters()]
+    def params(self): return [p.array.copy() for p in self.model.parameters()]
 
 
 class BackpropLearner:
@@ -113,7 +113,7 @@ class BackpropLearner:
         from backprop.data import TensorDataset, DataLoader
         from backprop.learner import Learner
         model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
-        for p, v in zip(model.parameters(), params): p.data[...] = v
+        for p, v in zip(model.parameters(), params): p.array[...] = v
         dl = DataLoader(TensorDataset(bp.tensor(X), bp.tensor(y)), batch_size=BS, shuffle=True, seed=seed)
         self.learn = Learner(model, (dl, None), nn.CrossEntropyLoss(), opt_func=optim.Adam, lr=LR, progress=False)
     def epoch(self, order=None):
@@ -121,7 +121,7 @@ class BackpropLearner:
         self.learn.fit(1)
         r = self.learn.recorder
         return r.values[-1][0] if r.values else float('nan')
-    def params(self): return [p.data.copy() for p in self.learn.model.parameters()]
+    def params(self): return [p.array.copy() for p in self.learn.model.parameters()]
 
 
 def verify(contenders, first_order):
@@ -152,7 +152,7 @@ def main(argv=None):
     from backprop.data import load_digits
 
     ds = load_digits('train')
-    X, y = (np.ascontiguousarray(t.data) for t in ds.tensors)
+    X, y = (np.ascontiguousarray(t.array) for t in ds.tensors)
     assert X.shape == (1438, 64) and X.dtype == np.float32
     params, seed = init_params(), 0
     order_rng = np.random.default_rng(1)

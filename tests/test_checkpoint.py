@@ -29,8 +29,8 @@ def run_grads(net, x, run, seed=1):
     manual_seed(seed)
     y = run()
     (y * y).sum().backward()
-    return [y.data.copy(), None if x.grad is None else x.grad.data.copy()] + \
-           [None if p.grad is None else p.grad.data.copy() for p in net.parameters()]
+    return [y.array.copy(), None if x.grad is None else x.grad.array.copy()] + \
+           [None if p.grad is None else p.grad.array.copy() for p in net.parameters()]
 
 
 def same(a, b):
@@ -72,16 +72,16 @@ def test_autograd_grad_sees_parameters_and_closed_over_tensors():
     wrt = [x, u0] + list(net.parameters())
     manual_seed(1); g1 = bp.autograd.grad((checkpoint(f, x) ** 2).sum(), wrt, retain_graph=True)
     manual_seed(1); g2 = bp.autograd.grad((f(x) ** 2).sum(), wrt)
-    assert all(np.array_equal(a.data, b.data) for a, b in zip(g1, g2))
+    assert all(np.array_equal(a.array, b.array) for a, b in zip(g1, g2))
 
 
 def test_parameters_get_grads_when_no_input_requires_grad():
     net = mlp(3, 4, 0.0)
     x = randn(2, 4, dtype=float64)
     net.zero_grad(); (checkpoint_sequential(net, 3, x) ** 2).sum().backward()
-    got = [p.grad.data.copy() for p in net.parameters()]
+    got = [p.grad.array.copy() for p in net.parameters()]
     net.zero_grad(); (net(x) ** 2).sum().backward()
-    assert all(np.array_equal(a, p.grad.data) for a, p in zip(got, net.parameters()))
+    assert all(np.array_equal(a, p.grad.array) for a, p in zip(got, net.parameters()))
     with pytest.warns(UserWarning, match='none of the inputs have requires_grad=True'):
         y = checkpoint(net, x, use_reentrant=True)
     assert not y.requires_grad
@@ -93,12 +93,12 @@ def test_dropout_masks_and_rng_stream():
     ref = run_grads(net, x, lambda: net(x))
     assert same(run_grads(net, x, lambda: checkpoint(net, x)), ref)
     assert not same(run_grads(net, x, lambda: checkpoint(net, x, preserve_rng_state=False)), ref)
-    manual_seed(5); (net(x) ** 2).sum().backward(); a = randn(4).data
-    manual_seed(5); (checkpoint(net, x) ** 2).sum().backward(); b = randn(4).data
+    manual_seed(5); (net(x) ** 2).sum().backward(); a = randn(4).array
+    manual_seed(5); (checkpoint(net, x) ** 2).sum().backward(); b = randn(4).array
     assert np.array_equal(a, b)
     manual_seed(5); y = checkpoint(net, x); manual_seed(123)           # reseeding before backward
     (y ** 2).sum().backward()
-    manual_seed(5); y2 = net(x); assert np.array_equal(y.data, y2.data)
+    manual_seed(5); y2 = net(x); assert np.array_equal(y.array, y2.array)
 
 
 def test_no_grad_and_nesting():
@@ -108,7 +108,7 @@ def test_no_grad_and_nesting():
         manual_seed(1); y = checkpoint(net, x)
         manual_seed(1); y2 = checkpoint_sequential(net, 2, x)
     assert not y.requires_grad and not y2.requires_grad
-    manual_seed(1); assert np.array_equal(y.data, net(x).data)
+    manual_seed(1); assert np.array_equal(y.array, net(x).array)
     ref = run_grads(net, x, lambda: net(x))
     deep = lambda z: checkpoint(lambda a: checkpoint(lambda b: checkpoint(net[8:], checkpoint(net[4:8], b)),
                                                      checkpoint(net[:4], a)), z)
@@ -123,9 +123,9 @@ def test_retain_graph_twice_and_hooks():
     net[0].weight.register_hook(lambda g: seen.append(g.shape))
     y = (checkpoint(net, x) ** 2).sum()
     y.backward(retain_graph=True)
-    g1 = x.grad.data.copy()
+    g1 = x.grad.array.copy()
     y.backward()
-    assert np.array_equal(x.grad.data, 2 * g1) and seen == [(4, 4), (4, 4)]
+    assert np.array_equal(x.grad.array, 2 * g1) and seen == [(4, 4), (4, 4)]
     with pytest.raises(RuntimeError, match='second time'):
         y.backward()
 
@@ -141,7 +141,7 @@ def test_tuple_kwargs_nontensor_and_identity():
         h, s, tag, a_out = run()
         assert tag == 'T'
         ((h ** 2).sum() + s.sum() + (a_out * 3).sum()).backward()
-        return [a.grad.data.copy(), b.grad.data.copy()]
+        return [a.grad.array.copy(), b.grad.array.copy()]
     ref = loss(lambda: f(a, 3, b=b, tag='T'))
     close(loss(lambda: checkpoint(f, a, 3, b=b, tag='T')), ref)
     # unused outputs get zero gradient
@@ -150,7 +150,7 @@ def test_tuple_kwargs_nontensor_and_identity():
     s.sum().backward()
     a2 = a.detach().requires_grad_()
     f(a2, 2, b=b)[1].sum().backward()
-    np.testing.assert_allclose(a.grad.data, a2.grad.data, rtol=1e-13)
+    np.testing.assert_allclose(a.grad.array, a2.grad.array, rtol=1e-13)
 
 
 def test_double_backward():
@@ -165,7 +165,7 @@ def test_double_backward():
         net.zero_grad()
         (g,) = bp.autograd.grad((run() ** 2).sum(), x, create_graph=True)
         (g ** 2).sum().backward()
-        return [p.grad.data.copy() for p in net.parameters()]
+        return [p.grad.array.copy() for p in net.parameters()]
     close(penalty(lambda: checkpoint(net, x)), penalty(lambda: net(x)), rtol=1e-11, atol=1e-13)
 
 
@@ -177,7 +177,7 @@ def test_rnn_inside_checkpoint():
         m.zero_grad(); x.grad = None
         out = run()
         (out ** 2).sum().backward()
-        return [x.grad.data.copy()] + [p.grad.data.copy() for p in m.parameters()]
+        return [x.grad.array.copy()] + [p.grad.array.copy() for p in m.parameters()]
     ref = grads(lambda: m(x)[0])
     assert all(np.array_equal(a, b) for a, b in zip(grads(lambda: checkpoint(lambda z: m(z)[0], x)), ref))
 
@@ -242,7 +242,7 @@ def test_module_hooks_and_func_transform():
     net = Sequential(Linear(4, 4), Tanh(), Linear(4, 4)).double()
     x = randn(3, 4, dtype=float64, requires_grad=True)
     log, fwd = [], []
-    for m in net: m.register_full_backward_hook(lambda mod, gi, go: log.append(go[0].data.copy()))
+    for m in net: m.register_full_backward_hook(lambda mod, gi, go: log.append(go[0].array.copy()))
     net[0].register_forward_hook(lambda *a: fwd.append(1))
     (net(x) ** 2).sum().backward()
     ref, n_ref = [g.copy() for g in log], len(fwd)
@@ -252,4 +252,4 @@ def test_module_hooks_and_func_transform():
     assert n_ref == 1 and len(fwd) == 2
     g1 = bp.func.grad(lambda t: (checkpoint(net, t) ** 2).sum())(x)
     g2 = bp.func.grad(lambda t: (net(t) ** 2).sum())(x)
-    assert np.array_equal(g1.data, g2.data)
+    assert np.array_equal(g1.array, g2.array)

@@ -45,7 +45,7 @@ def grads_bp(bnet, x, run):
     xb = tensor(x, requires_grad=True)
     y = run(bnet, xb)
     (y ** 2).sum().backward()
-    return [y.data, xb.grad.data] + [p.grad.data for p in bnet.parameters()]
+    return [y.array, xb.grad.array] + [p.grad.array for p in bnet.parameters()]
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -78,7 +78,7 @@ def test_segment_split_forward_counts(n, segments):
     xb = tensor(np.ones(2), requires_grad=True)
     checkpoint_sequential([counter('b', i) for i in range(n)], segments, xb).sum().backward()
     assert counts['b'] == counts['t']
-    np.testing.assert_allclose(xb.grad.data, xt.grad.numpy())
+    np.testing.assert_allclose(xb.grad.array, xt.grad.numpy())
 
 
 def test_reentrant_without_grad_inputs_like_torch():
@@ -97,7 +97,7 @@ def test_reentrant_without_grad_inputs_like_torch():
     (tck.checkpoint_sequential(tnet, 2, torch.tensor(x), use_reentrant=False) ** 2).sum().backward()
     (checkpoint_sequential(bnet, 2, tensor(x)) ** 2).sum().backward()
     for pt, pb in zip(tnet.parameters(), bnet.parameters()):
-        np.testing.assert_allclose(pb.grad.data, pt.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(pb.grad.array, pt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_kwargs_tuple_outputs_and_no_grad_like_torch():
@@ -114,7 +114,7 @@ def test_kwargs_tuple_outputs_and_no_grad_like_torch():
     hb, sb, tag_b = checkpoint(f, bp, xb, 3, scale=0.7)
     assert tag_t == tag_b == 'tag'
     ((ht ** 2).sum() + st.sum()).backward(); ((hb ** 2).sum() + sb.sum()).backward()
-    np.testing.assert_allclose(xb.grad.data, xt.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(xb.grad.array, xt.grad.numpy(), rtol=1e-12)
     with torch.no_grad(): yt = tck.checkpoint(lambda z: z * 2, xt, use_reentrant=False)
     with bp.no_grad(): yb = checkpoint(lambda z: z * 2, xb)
     assert yt.requires_grad == yb.requires_grad == False  # noqa: E712

@@ -33,7 +33,7 @@ def same_grads(tp, bp_, dtype):
         assert (t.grad is None) == (b.grad is None)
         if t.grad is not None:
             assert b.grad.dtype == dtype
-            np.testing.assert_allclose(b.grad.data, t.grad.numpy(), **TOL[dtype], equal_nan=True)
+            np.testing.assert_allclose(b.grad.array, t.grad.numpy(), **TOL[dtype], equal_nan=True)
 
 
 @pytest.mark.parametrize('dtype', [np.float64, np.float32])
@@ -75,7 +75,7 @@ def test_single_tensor_and_empty():
     t = torch.zeros(3, requires_grad=True); t.grad = torch.tensor([3., 4., 12.])
     b = tensor([0., 0., 0.], requires_grad=True); b.grad = tensor([3., 4., 12.])
     np.testing.assert_allclose(BU.clip_grad_norm_(b, 1.).item(), TU.clip_grad_norm_(t, 1.).item())
-    np.testing.assert_allclose(b.grad.data, t.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(b.grad.array, t.grad.numpy(), rtol=1e-6)
     tn, bn = TU.clip_grad_norm_([torch.zeros(1, requires_grad=True)], 1.), BU.clip_grad_norm_([tensor([0.], requires_grad=True)], 1.)
     assert bn.item() == tn.item() == 0. and bn.dtype == np.float32
     tz, bz = params(np.float64, 0)
@@ -96,12 +96,12 @@ def test_clip_grad_value(dtype, clip_value):
 def test_parameters_vector_round_trip():
     tp, bp_ = params(np.float64, 4, with_none=False)
     with torch.no_grad():
-        for t, b in zip(tp, bp_): t.copy_(torch.tensor(np.random.default_rng(7).standard_normal(t.shape))); b.data[...] = t.numpy()
+        for t, b in zip(tp, bp_): t.copy_(torch.tensor(np.random.default_rng(7).standard_normal(t.shape))); b.array[...] = t.numpy()
     tv, bv = TU.parameters_to_vector(tp), BU.parameters_to_vector(bp_)
-    np.testing.assert_array_equal(bv.data, tv.detach().numpy())
+    np.testing.assert_array_equal(bv.array, tv.detach().numpy())
     w = np.arange(bv.numel(), dtype=np.float64)
     (bv * tensor(w)).sum().backward(); (tv * torch.tensor(w)).sum().backward()
-    for t, b in zip(tp, bp_): np.testing.assert_allclose(b.grad.data, t.grad.numpy())
+    for t, b in zip(tp, bp_): np.testing.assert_allclose(b.grad.array, t.grad.numpy())
     new = np.random.default_rng(9).standard_normal(bv.numel())
     TU.vector_to_parameters(torch.tensor(new), tp); BU.vector_to_parameters(tensor(new), bp_)
-    for t, b in zip(tp, bp_): np.testing.assert_array_equal(b.data, t.detach().numpy())
+    for t, b in zip(tp, bp_): np.testing.assert_array_equal(b.array, t.detach().numpy())

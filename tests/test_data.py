@@ -105,11 +105,11 @@ def test_load_mnist_round_trip(tmp_path, gz, sep):
     imgs, labs = _mnist_dir(tmp_path, gz=gz, sep=sep)
     X, y = load_mnist(tmp_path).tensors
     assert X.shape == (6, 1, 28, 28) and X.dtype == np.float32 and y.dtype == np.int64
-    np.testing.assert_allclose(X.data[:, 0], imgs / 255, rtol=1e-6)
-    np.testing.assert_array_equal(y.data, labs)
-    assert 0 <= X.data.min() and X.data.max() <= 1
+    np.testing.assert_allclose(X.array[:, 0], imgs / 255, rtol=1e-6)
+    np.testing.assert_array_equal(y.array, labs)
+    assert 0 <= X.array.min() and X.array.max() <= 1
     Xf, _ = load_mnist(tmp_path, flatten=True, normalize=False).tensors
-    assert Xf.shape == (6, 784); np.testing.assert_array_equal(Xf.data, imgs.reshape(6, -1).astype(np.float32))
+    assert Xf.shape == (6, 784); np.testing.assert_array_equal(Xf.array, imgs.reshape(6, -1).astype(np.float32))
 
 def test_load_mnist_kinds_and_explicit_names(tmp_path):
     _mnist_dir(tmp_path, n=4, kind='t10k', rows=5, cols=7)      # other image sizes are fine (EMNIST-like)
@@ -177,7 +177,7 @@ def test_subset_and_concat():
 
 def _ids(dl):
     "The sample ids of each batch of one epoch (the dataset's second tensor holds each sample's id)."
-    return [yb.data.tolist() for _, yb in dl]
+    return [yb.array.tolist() for _, yb in dl]
 
 def _ds(n):
     return TensorDataset(bp.tensor(np.arange(n * 3, dtype=np.float32).reshape(n, 3)), bp.arange(n))
@@ -225,7 +225,7 @@ def test_fast_path_equals_collating(n, bs, seed, drop_last):
             assert type(f) is tuple and type(s) is tuple
             for tf, ts in zip(f, s):
                 assert tf.dtype == ts.dtype and tf.shape == ts.shape
-                np.testing.assert_array_equal(tf.data, ts.data)
+                np.testing.assert_array_equal(tf.array, ts.array)
 
 def test_fast_path_is_used(monkeypatch):
     calls, orig = [], TensorDataset.__getitem__
@@ -308,12 +308,12 @@ def test_load_digits():
     for split, n in [('train', 1438), ('valid', 359), ('all', 1797)]:
         X, y = load_digits(split).tensors
         assert X.shape == (n, 64) and X.dtype == np.float32 and y.dtype == np.int64 and y.shape == (n,)
-        assert X.data.min() == 0 and X.data.max() == 1 and set(np.unique(y.data)) == set(range(10))
+        assert X.array.min() == 0 and X.array.max() == 1 and set(np.unique(y.array)) == set(range(10))
     Xi, _ = load_digits('valid', flatten=False, normalize=False).tensors
-    assert Xi.shape == (359, 1, 8, 8) and Xi.data.max() == 16 and np.all(Xi.data == np.round(Xi.data))
+    assert Xi.shape == (359, 1, 8, 8) and Xi.array.max() == 16 and np.all(Xi.array == np.round(Xi.array))
     X1, X2 = load_digits().tensors[0], load_digits().tensors[0]
-    X1.data[0, 0] = 99.                                               # each call returns fresh arrays
-    assert X2.data[0, 0] != 99. and load_digits().tensors[0].data[0, 0] != 99.
+    X1.array[0, 0] = 99.                                               # each call returns fresh arrays
+    assert X2.array[0, 0] != 99. and load_digits().tensors[0].array[0, 0] != 99.
     with pytest.raises(ValueError, match="split must be 'train', 'valid' or 'all'"): load_digits('test')
 
 # ---------------------------------------------------------------- synthetic sets
@@ -323,16 +323,16 @@ def test_load_digits():
 def test_synthetic_shapes_and_determinism(make, kw):
     X, y = make(101, seed=3, **kw).tensors
     assert X.shape == (101, 2) and X.dtype == np.float32 and y.dtype == np.int64 and y.shape == (101,)
-    counts = np.bincount(y.data)
+    counts = np.bincount(y.array)
     assert counts.max() - counts.min() <= 1
-    np.testing.assert_array_equal(make(101, seed=3, **kw).tensors[0].data, X.data)
-    assert not np.array_equal(make(101, seed=4, **kw).tensors[0].data, X.data)
+    np.testing.assert_array_equal(make(101, seed=3, **kw).tensors[0].array, X.array)
+    assert not np.array_equal(make(101, seed=4, **kw).tensors[0].array, X.array)
     rng = np.random.default_rng(3)
-    np.testing.assert_array_equal(make(101, generator=rng, **kw).tensors[0].data, X.data)
+    np.testing.assert_array_equal(make(101, generator=rng, **kw).tensors[0].array, X.array)
     with pytest.raises(ValueError, match='not both'): make(10, seed=1, generator=np.random.default_rng(), **kw)
     with pytest.raises(ValueError, match='n_samples must be an integer'): make(1.5, **kw)
 
 def test_spirals_geometry():
     X, y = make_spirals(40, 2, noise=0.0, seed=0).tensors
-    np.testing.assert_allclose(np.linalg.norm(X.data, axis=1), np.tile(np.linspace(0, 1, 20), 2), atol=1e-6)
-    np.testing.assert_allclose(X.data[y.data == 1], -X.data[y.data == 0], atol=1e-6)   # 2 arms: point symmetric
+    np.testing.assert_allclose(np.linalg.norm(X.array, axis=1), np.tile(np.linspace(0, 1, 20), 2), atol=1e-6)
+    np.testing.assert_allclose(X.array[y.array == 1], -X.array[y.array == 0], atol=1e-6)   # 2 arms: point symmetric

@@ -29,8 +29,8 @@ def no_hooks(model):
 def fixed_linear():
     lin = nn.Linear(2, 3)
     with bp.no_grad():
-        lin.weight.data[...] = [[1., -1.], [0.5, 2.], [0., 0.]]
-        lin.bias.data[...] = [0.1, -0.2, 0.]
+        lin.weight.array[...] = [[1., -1.], [0.5, 2.], [0., 0.]]
+        lin.bias.array[...] = [0.1, -0.2, 0.]
     return lin
 
 
@@ -62,14 +62,14 @@ def test_describe_matches_direct_computation(a, thr, signed):
 
 def test_tiny_model_hand_computed():
     lin = fixed_linear()
-    W0, b0 = lin.weight.data.astype(np.float64), lin.bias.data.astype(np.float64)
+    W0, b0 = lin.weight.array.astype(np.float64), lin.bias.array.astype(np.float64)
     opt = bp.optim.SGD(lin.parameters(), lr=0.1)
     with ActivationStats(lin, bins=5, hist_range=(0., 5.), dead_threshold=1e-2) as st_:
         y = lin(X)
         loss = (y * y).sum() / 2                     # dL/dy = y
         opt.zero_grad(); loss.backward(); opt.step()
-    Y = X.data.astype(np.float64) @ W0.T + b0
-    gW, gb = Y.T @ X.data, Y.sum(0)
+    Y = X.array.astype(np.float64) @ W0.T + b0
+    gW, gb = Y.T @ X.array, Y.sum(0)
     r = st_[0]
     assert isinstance(r, LayerStats) and st_[lin] is r and st_[''] is r
     np.testing.assert_allclose(r.mean, [Y.mean()], rtol=1e-6)
@@ -91,8 +91,8 @@ def test_two_layer_gradients_match_autograd():
     # reference: retain the intermediate outputs' gradients
     h0 = net[0](x); h0.retain_grad(); h2 = net[2](net[1](h0)); h2.retain_grad()
     (h2 ** 2).mean().backward()
-    ref = {'0': (h0.grad.data, [net[0].weight.grad.data, net[0].bias.grad.data]),
-           '2': (h2.grad.data, [net[2].weight.grad.data, net[2].bias.grad.data])}
+    ref = {'0': (h0.grad.array, [net[0].weight.grad.array, net[0].bias.grad.array]),
+           '2': (h2.grad.array, [net[2].weight.grad.array, net[2].bias.grad.array])}
     net.zero_grad()
     with ActivationStats(net, updates=False) as st_:
         (net(x) ** 2).mean().backward()
@@ -107,7 +107,7 @@ def test_two_layer_gradients_match_autograd():
 def test_context_manager_update_ratio_is_actual_step_any_optimizer():
     lin = fixed_linear()
     opt = bp.optim.Adam(lin.parameters(), lr=0.05)
-    flat = lambda: np.concatenate([lin.weight.data.ravel(), lin.bias.data]).astype(np.float64)
+    flat = lambda: np.concatenate([lin.weight.array.ravel(), lin.bias.array]).astype(np.float64)
     ws = [flat()]
     with ActivationStats(lin) as st_:
         for _ in range(4):
@@ -198,7 +198,7 @@ def test_learner_callback_exact_sgd_ratio_and_cleanup():
 
     class Norms(learner.Callback):
         def before_step(self):
-            norms.append([np.sqrt(sum((p.data.astype(np.float64) ** 2).sum() for p in m.parameters())) for m in (net[0], net[2])])
+            norms.append([np.sqrt(sum((p.array.astype(np.float64) ** 2).sum() for p in m.parameters())) for m in (net[0], net[2])])
 
     stats = ActivationStats()
     learn = learner.Learner(net, _dls(), nn.CrossEntropyLoss(), opt_func=bp.optim.SGD, lr=0.1, cbs=[stats, Norms()], progress=False)
@@ -223,10 +223,10 @@ def test_learner_callback_with_momentum_and_type_filter():
 
     class Snap(learner.Callback):
         order = 100
-        def after_step(self): snaps.append(np.concatenate([net[0].weight.data.ravel(), net[0].bias.data]).astype(np.float64))
+        def after_step(self): snaps.append(np.concatenate([net[0].weight.array.ravel(), net[0].bias.array]).astype(np.float64))
 
     acts, grads = ActivationStats(nn.ReLU), ActivationStats()
-    w_start = np.concatenate([net[0].weight.data.ravel(), net[0].bias.data]).astype(np.float64)
+    w_start = np.concatenate([net[0].weight.array.ravel(), net[0].bias.array]).astype(np.float64)
     learn = learner.Learner(net, _dls(), nn.CrossEntropyLoss(), opt_func=functools.partial(bp.optim.SGD, momentum=0.9),
                             lr=0.05, cbs=[acts, grads, Snap()], progress=False)
     learn.fit(1)

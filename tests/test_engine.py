@@ -148,7 +148,7 @@ def test_backward_twice_with_retain_graph_accumulates():
     y = (x * x).sum()
     y.backward(retain_graph=True)
     y.backward()
-    np.testing.assert_allclose(x.grad.data, 2 * 2 * np.array([1.0, 2.0]))
+    np.testing.assert_allclose(x.grad.array, 2 * 2 * np.array([1.0, 2.0]))
 
 def test_nonscalar_backward_without_gradient_raises():
     x = leaf([1.0, 2.0])
@@ -156,7 +156,7 @@ def test_nonscalar_backward_without_gradient_raises():
     with pytest.raises(RuntimeError, match=r"(?i)scalar"):
         y.backward()
     y.backward(bp.tensor(np.array([1.0, 10.0])))
-    np.testing.assert_allclose(x.grad.data, [2.0, 20.0])
+    np.testing.assert_allclose(x.grad.array, [2.0, 20.0])
 
 def test_backward_gradient_shape_mismatch_names_shapes():
     x = leaf([1.0, 2.0])
@@ -172,21 +172,21 @@ def test_one_element_nonscalar_backward_allowed():
     "As PyTorch, an implicit gradient is created for any one-element output (shape (1,) or (1, 1))."
     x = leaf([[3.0]])
     (x * x).backward()
-    np.testing.assert_allclose(x.grad.data, [[6.0]])
+    np.testing.assert_allclose(x.grad.array, [[6.0]])
 
 # ---------------------------------------------------------------- accumulation
 def test_gradients_accumulate_like_pytorch():
     x = leaf([1.0, -2.0, 3.0])
     (x * x).sum().backward()                     # 2x
-    np.testing.assert_allclose(x.grad.data, [2.0, -4.0, 6.0])
+    np.testing.assert_allclose(x.grad.array, [2.0, -4.0, 6.0])
     (x * 3.0).sum().backward()                   # + 3
-    np.testing.assert_allclose(x.grad.data, [5.0, -1.0, 9.0])
+    np.testing.assert_allclose(x.grad.array, [5.0, -1.0, 9.0])
     x.grad = None
     (x * x * x).sum().backward()                 # 3x^2
-    np.testing.assert_allclose(x.grad.data, [3.0, 12.0, 27.0])
+    np.testing.assert_allclose(x.grad.array, [3.0, 12.0, 27.0])
     x.grad.zero_()
     (x + x + x).sum().backward()                 # used three times in one graph
-    np.testing.assert_allclose(x.grad.data, [3.0, 3.0, 3.0])
+    np.testing.assert_allclose(x.grad.array, [3.0, 3.0, 3.0])
 
 def test_diamond_graph_sums_paths():
     "x feeds two branches that rejoin: gradients along both paths add."
@@ -202,7 +202,7 @@ def test_non_leaf_grad_none_unless_retained():
     k.retain_grad()
     ((h * k).sum()).backward()
     assert h.grad is None
-    np.testing.assert_allclose(k.grad.data, h.data)
+    np.testing.assert_allclose(k.grad.array, h.array)
     assert h.requires_grad and not h.is_leaf and x.is_leaf
 
 def test_grad_dtype_matches_leaf_float32():
@@ -214,19 +214,19 @@ def test_inputs_not_requiring_grad_get_no_grad():
     x, c = leaf([1.0, 2.0]), bp.tensor(np.array([3.0, 4.0]))
     (x * c).sum().backward()
     assert c.grad is None
-    np.testing.assert_allclose(x.grad.data, [3.0, 4.0])
+    np.testing.assert_allclose(x.grad.array, [3.0, 4.0])
 
 # ---------------------------------------------------------------- grad aliasing
 def test_leaf_grads_do_not_alias_each_other():
     "y = a + b hands the same upstream array to both; modifying a.grad in place must not change b.grad."
     a, b = leaf([1.0, 2.0, 3.0]), leaf([4.0, 5.0, 6.0])
     (a + b).sum().backward()
-    b_before = b.grad.data.copy()
-    a.grad.data += 100.0
-    np.testing.assert_array_equal(b.grad.data, b_before)
+    b_before = b.grad.array.copy()
+    a.grad.array += 100.0
+    np.testing.assert_array_equal(b.grad.array, b_before)
     with bp.no_grad(): a.grad.add_(1.0)
-    np.testing.assert_array_equal(b.grad.data, b_before)
-    assert not np.shares_memory(a.grad.data, b.grad.data)
+    np.testing.assert_array_equal(b.grad.array, b_before)
+    assert not np.shares_memory(a.grad.array, b.grad.array)
 
 def test_leaf_grad_does_not_alias_user_gradient():
     "The gradient passed to backward must not become (or share memory with) a leaf's .grad."
@@ -234,17 +234,17 @@ def test_leaf_grad_does_not_alias_user_gradient():
     g = bp.tensor(np.array([1.0, 1.0]))
     y = a + b
     y.backward(g)
-    a.grad.data += 7.0
-    np.testing.assert_array_equal(g.data, [1.0, 1.0])
-    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])
+    a.grad.array += 7.0
+    np.testing.assert_array_equal(g.array, [1.0, 1.0])
+    np.testing.assert_array_equal(b.grad.array, [1.0, 1.0])
 
 def test_leaf_root_grad_does_not_alias_user_gradient():
     "leaf.backward(g): the leaf's .grad must not be the user's `g` (PyTorch clones it)."
     c = leaf([5.0, 6.0])
     g2 = bp.tensor(np.array([2.0, 3.0]))
     c.backward(g2)
-    c.grad.data += 1.0
-    np.testing.assert_array_equal(g2.data, [2.0, 3.0])
+    c.grad.array += 1.0
+    np.testing.assert_array_equal(g2.array, [2.0, 3.0])
 
 def test_leaf_grad_does_not_alias_through_views():
     "Reshape/expand/sub pass views of the upstream gradient along; the leaf grads must still be independent."
@@ -254,10 +254,10 @@ def test_leaf_grad_does_not_alias_through_views():
     y.sum().backward()
     for t in (a, b, c):
         for u in (a, b, c):
-            if t is not u: assert not np.shares_memory(t.grad.data, u.grad.data)
-    a.grad.data[...] = 9.0
-    np.testing.assert_array_equal(b.grad.data, -np.ones(6))
-    np.testing.assert_array_equal(c.grad.data, 2 * np.ones(3))
+            if t is not u: assert not np.shares_memory(t.grad.array, u.grad.array)
+    a.grad.array[...] = 9.0
+    np.testing.assert_array_equal(b.grad.array, -np.ones(6))
+    np.testing.assert_array_equal(c.grad.array, 2 * np.ones(3))
 
 def test_leaf_grad_does_not_alias_retained_grad():
     a = leaf([1.0, 2.0])
@@ -265,18 +265,18 @@ def test_leaf_grad_does_not_alias_retained_grad():
     h.retain_grad()
     k = h + 0.0
     k.sum().backward()
-    a.grad.data += 5.0
-    np.testing.assert_array_equal(h.grad.data, [1.0, 1.0])
+    a.grad.array += 5.0
+    np.testing.assert_array_equal(h.grad.array, [1.0, 1.0])
 
 def test_grad_modified_in_place_between_backwards():
     "Accumulating into a.grad in place must not corrupt an earlier snapshot held by the user."
     a = leaf([1.0, 2.0])
     (a * 2.0).sum().backward()
-    snap = a.grad.data.copy()
+    snap = a.grad.array.copy()
     held = a.grad
     (a * 2.0).sum().backward()
-    np.testing.assert_array_equal(a.grad.data, 2 * snap)
-    np.testing.assert_array_equal(held.data, a.grad.data)   # PyTorch accumulates into the same tensor
+    np.testing.assert_array_equal(a.grad.array, 2 * snap)
+    np.testing.assert_array_equal(held.array, a.grad.array)   # PyTorch accumulates into the same tensor
 
 # ---------------------------------------------------------------- grad modes
 def test_no_grad_context_manager():
@@ -330,7 +330,7 @@ def test_no_grad_inside_backward_free_ops_and_grad_returned():
     x = leaf([1.0, 2.0])
     with bp.no_grad(): c = x * 3.0
     (x * c).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [3.0, 6.0])
+    np.testing.assert_allclose(x.grad.array, [3.0, 6.0])
 
 # ---------------------------------------------------------------- error messages
 def _shape_err(fn):
@@ -385,7 +385,7 @@ def test_tensor_copies_input():
     a = np.array([1.0, 2.0])
     t = bp.tensor(a)
     a[0] = 100.0
-    assert t.data[0] == 1.0
+    assert t.array[0] == 1.0
 
 def test_tensor_dtype_inference_like_pytorch():
     assert bp.tensor([1.0, 2.0]).dtype == np.float32

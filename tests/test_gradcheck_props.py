@@ -124,12 +124,12 @@ class BadSquare(Function):
 class SignFlip(Function):
     "sin with the VJP's sign flipped."
     def forward(self, x): return np.sin(x)
-    def backward(self, g): return -g * _wrap(np.cos(self.inputs[0].data)),
+    def backward(self, g): return -g * _wrap(np.cos(self.inputs[0].array)),
 
 class ShiftedVJP(Function):
     "Cumulative sum whose VJP is the forward cumsum (should be the reversed cumsum)."
     def forward(self, x): return np.cumsum(x, axis=-1)
-    def backward(self, g): return _wrap(np.cumsum(g.data, axis=-1)),
+    def backward(self, g): return _wrap(np.cumsum(g.array, axis=-1)),
 
 class ForgetsInput(Function):
     "x * y whose VJP gives y no gradient."
@@ -143,12 +143,12 @@ class NoBroadcastSum(Function):
     def forward(self, x, y): return x + y
     def backward(self, g):
         y = self.inputs[1]
-        return g, _wrap(g.data[(0,) * (g.ndim - y.ndim)].reshape(y.shape) if g.ndim > y.ndim else g.data[:1].reshape(y.shape))
+        return g, _wrap(g.array[(0,) * (g.ndim - y.ndim)].reshape(y.shape) if g.ndim > y.ndim else g.array[:1].reshape(y.shape))
 
 class NumpyOnlyTanh(Function):
     "tanh with a correct first derivative written in numpy: its backward records no graph, so second derivatives are wrong."
     def forward(self, x): return np.tanh(x)
-    def backward(self, g): return _wrap(g.data * (1 - np.tanh(self.inputs[0].data) ** 2)),
+    def backward(self, g): return _wrap(g.array * (1 - np.tanh(self.inputs[0].array) ** 2)),
 
 shapes1 = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
 shapes1d = hnp.array_shapes(min_dims=1, max_dims=3, min_side=2, max_side=4)

@@ -62,7 +62,7 @@ def _leaves(arrs, lib):
     return [lib.tensor(a, requires_grad=True) for a in arrs]
 
 def _zeros_if_none(gs, xs):
-    return [np.zeros(x.shape) if g is None else (g.data if isinstance(g, bp.Tensor) else g.detach().numpy()) for g, x in zip(gs, xs)]
+    return [np.zeros(x.shape) if g is None else (g.array if isinstance(g, bp.Tensor) else g.detach().numpy()) for g, x in zip(gs, xs)]
 
 def _grads(lib, out, xs, v, create_graph):
     "First derivatives of <v, out> wrt xs (allow_unused), as arrays, plus the graph-carrying tensors."
@@ -125,7 +125,7 @@ def test_third_derivative_diagonal(name):
         derivs = []
         for k in range(3):
             (g,) = (torch.autograd.grad if lib is torch else bp.autograd.grad)(y, x, create_graph=True)
-            derivs.append(g.detach().numpy() if lib is torch else g.data)
+            derivs.append(g.detach().numpy() if lib is torch else g.array)
             y = g.sum()
         out[lib.__name__] = derivs
     for k in range(3):
@@ -152,9 +152,9 @@ def test_hvp_matches_torch(name, seed):
     hv = bp.autograd.hvp(lambda t: f(bp, t), x, bp.tensor(v0))
     _, thv = torch.autograd.functional.hvp(lambda t: f(torch, t), torch.tensor(x0), torch.tensor(v0))
     assert hv.shape == x.shape and hv.dtype == np.float64
-    np.testing.assert_allclose(hv.data, thv.numpy(), **TOL)
+    np.testing.assert_allclose(hv.array, thv.numpy(), **TOL)
     assert x.grad is None and not x.requires_grad           # hvp does not touch its input
-    np.testing.assert_array_equal(x.data, x0)
+    np.testing.assert_array_equal(x.array, x0)
 
 def test_hvp_equals_hessian_times_v():
     "For f = x^T A x / 2 + sum(x^3), H = A_sym + diag(6x): check hvp against the explicit Hessian."
@@ -162,7 +162,7 @@ def test_hvp_equals_hessian_times_v():
     x0, v0 = data(4, (4,)), data(5, (4,))
     hv = bp.autograd.hvp(lambda t: (t @ bp.tensor(A) @ t) / 2 + (t ** 3).sum(), bp.tensor(x0), bp.tensor(v0))
     H = (A + A.T) / 2 + np.diag(6 * x0)
-    np.testing.assert_allclose(hv.data, H @ v0, **TOL)
+    np.testing.assert_allclose(hv.array, H @ v0, **TOL)
 
 # ---------------------------------------------------------------- bp.func vs torch.func
 def f_scalar(L, x, y): return (L.tanh(x @ y) ** 2).sum() + (x * x).mean()
@@ -179,15 +179,15 @@ def test_func_grad_argnums(argnums):
     if isinstance(argnums, int): g, tg = (g,), (tg,)
     assert isinstance(g, tuple) and len(g) == len(tg)
     for x, t in zip(g, tg):
-        np.testing.assert_allclose(x.data, t.numpy(), **TOL)
+        np.testing.assert_allclose(x.array, t.numpy(), **TOL)
         assert not x.requires_grad
 
 def test_func_value_and_grad():
     a, b = _args(1)
     v, g = bp.func.value_and_grad(lambda x, y: f_scalar(bp, x, y), argnums=(0, 1))(bp.tensor(a), bp.tensor(b))
     tg, tv = torch.func.grad_and_value(lambda x, y: f_scalar(torch, x, y), argnums=(0, 1))(torch.tensor(a), torch.tensor(b))
-    np.testing.assert_allclose(v.data, tv.numpy(), **TOL)
-    for x, t in zip(g, tg): np.testing.assert_allclose(x.data, t.numpy(), **TOL)
+    np.testing.assert_allclose(v.array, tv.numpy(), **TOL)
+    for x, t in zip(g, tg): np.testing.assert_allclose(x.array, t.numpy(), **TOL)
     assert not v.requires_grad
 
 def test_func_grad_has_aux():
@@ -200,12 +200,12 @@ def test_func_grad_has_aux():
         return (z ** 2).sum(), z.detach()
     g, aux = bp.func.grad(fb, has_aux=True)(bp.tensor(a), bp.tensor(b))
     tg, taux = torch.func.grad(ft, has_aux=True)(torch.tensor(a), torch.tensor(b))
-    np.testing.assert_allclose(g.data, tg.numpy(), **TOL)
-    np.testing.assert_allclose(aux.data, taux.numpy(), **TOL)
+    np.testing.assert_allclose(g.array, tg.numpy(), **TOL)
+    np.testing.assert_allclose(aux.array, taux.numpy(), **TOL)
     (v, aux2), g2 = bp.func.value_and_grad(fb, has_aux=True)(bp.tensor(a), bp.tensor(b))
     (tg2, (tv, _)) = torch.func.grad_and_value(ft, has_aux=True)(torch.tensor(a), torch.tensor(b))
-    np.testing.assert_allclose(v.data, tv.numpy(), **TOL)
-    np.testing.assert_allclose(g2.data, tg2.numpy(), **TOL)
+    np.testing.assert_allclose(v.array, tv.numpy(), **TOL)
+    np.testing.assert_allclose(g2.array, tg2.numpy(), **TOL)
 
 @pytest.mark.parametrize('seed', [0, 1])
 def test_func_vjp(seed):
@@ -213,12 +213,12 @@ def test_func_vjp(seed):
     ct = data(seed + 9, (3, 2))
     out, vjp_fn = bp.func.vjp(lambda x, y: f_vec(bp, x, y), bp.tensor(a), bp.tensor(b))
     tout, tvjp_fn = torch.func.vjp(lambda x, y: f_vec(torch, x, y), torch.tensor(a), torch.tensor(b))
-    np.testing.assert_allclose(out.data, tout.numpy(), **TOL)
+    np.testing.assert_allclose(out.array, tout.numpy(), **TOL)
     gs, tgs = vjp_fn(bp.tensor(ct)), tvjp_fn(torch.tensor(ct))
     assert isinstance(gs, tuple) and len(gs) == 2
-    for x, t in zip(gs, tgs): np.testing.assert_allclose(x.data, t.numpy(), **TOL)
+    for x, t in zip(gs, tgs): np.testing.assert_allclose(x.array, t.numpy(), **TOL)
     gs2 = vjp_fn(bp.tensor(2 * ct))                         # the vjp function can be called again
-    for x, t in zip(gs2, tgs): np.testing.assert_allclose(x.data, 2 * t.numpy(), **TOL)
+    for x, t in zip(gs2, tgs): np.testing.assert_allclose(x.array, 2 * t.numpy(), **TOL)
 
 def test_func_grad_of_grad():
     "grad(grad(f)) for a scalar function of a scalar: f(x) = sin-free x^3 tanh(x) via nesting."
@@ -226,10 +226,10 @@ def test_func_grad_of_grad():
     for x0 in (0.3, -1.2, 2.0):
         g2 = bp.func.grad(bp.func.grad(lambda x: f(bp, x)))(bp.tensor(np.float64(x0)))
         tg2 = torch.func.grad(torch.func.grad(lambda x: f(torch, x)))(torch.tensor(x0, dtype=torch.float64))
-        np.testing.assert_allclose(g2.data, tg2.numpy(), **TOL)
+        np.testing.assert_allclose(g2.array, tg2.numpy(), **TOL)
         g3 = bp.func.grad(bp.func.grad(bp.func.grad(lambda x: f(bp, x))))(bp.tensor(np.float64(x0)))
         tg3 = torch.func.grad(torch.func.grad(torch.func.grad(lambda x: f(torch, x))))(torch.tensor(x0, dtype=torch.float64))
-        np.testing.assert_allclose(g3.data, tg3.numpy(), **TOL)
+        np.testing.assert_allclose(g3.array, tg3.numpy(), **TOL)
 
 def test_func_grad_of_gradient_norm():
     "grad of ||∇f||² (a gradient penalty) — the transform composes with itself on tensors."
@@ -237,7 +237,7 @@ def test_func_grad_of_gradient_norm():
     def pen(L, G, x, y): return (G(lambda x_, y_: f_scalar(L, x_, y_))(x, y) ** 2).sum()
     g = bp.func.grad(lambda x, y: pen(bp, bp.func.grad, x, y))(bp.tensor(a), bp.tensor(b))
     tg = torch.func.grad(lambda x, y: pen(torch, torch.func.grad, x, y))(torch.tensor(a), torch.tensor(b))
-    np.testing.assert_allclose(g.data, tg.numpy(), **TOL)
+    np.testing.assert_allclose(g.array, tg.numpy(), **TOL)
 
 def test_func_vjp_of_grad_is_hvp():
     "vjp of grad f at x with cotangent v is the HVP (H symmetric)."
@@ -246,7 +246,7 @@ def test_func_vjp_of_grad_is_hvp():
     _, vjp_fn = bp.func.vjp(bp.func.grad(lambda t: f(bp, t)), bp.tensor(x0))
     (hv,) = vjp_fn(bp.tensor(v0))
     _, thv = torch.autograd.functional.hvp(lambda t: f(torch, t), torch.tensor(x0), torch.tensor(v0))
-    np.testing.assert_allclose(hv.data, thv.numpy(), **TOL)
+    np.testing.assert_allclose(hv.array, thv.numpy(), **TOL)
 
 def test_func_grad_float32():
     a, b = _args(4)
@@ -254,4 +254,4 @@ def test_func_grad_float32():
     g = bp.func.grad(lambda x, y: f_scalar(bp, x, y))(bp.tensor(a32), bp.tensor(b32))
     tg = torch.func.grad(lambda x, y: f_scalar(torch, x, y))(torch.tensor(a32), torch.tensor(b32))
     assert g.dtype == np.float32
-    np.testing.assert_allclose(g.data, tg.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(g.array, tg.numpy(), rtol=1e-4, atol=1e-5)

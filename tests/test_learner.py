@@ -257,7 +257,7 @@ def test_gradient_clip():
     class After(Callback):
         order = 1
         def before_step(self):
-            norms.append(math.sqrt(sum(float((p.grad.data.astype(np.float64) ** 2).sum()) for p in self.model.parameters())))
+            norms.append(math.sqrt(sum(float((p.grad.array.astype(np.float64) ** 2).sum()) for p in self.model.parameters())))
     gc = GradientClip(0.01)
     learner(cbs=[gc, After()]).fit(1, 1e-2)
     assert norms and max(norms) <= 0.01 * (1 + 1e-5)

@@ -39,7 +39,7 @@ class ToyBatchNorm1d(Module):
 
 
 class ToyReLU(Module):
-    def forward(self, x): return x * (x.data > 0)
+    def forward(self, x): return x * (x.array > 0)
 
 
 class BpNet(Module):
@@ -160,10 +160,10 @@ def test_linear_models_round_trip_and_forward(dtype):
     b.load_state_dict(np_sd(t))
     x = np.random.default_rng(0).standard_normal((6, 5)).astype(dtype)
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(b(tensor(x)).data, t(torch.from_numpy(x)).detach().numpy(), **tol)
+    np.testing.assert_allclose(b(tensor(x)).array, t(torch.from_numpy(x)).detach().numpy(), **tol)
     t2 = tnn.Sequential(tnn.Linear(5, 8), tnn.ReLU(), tnn.Linear(8, 3)).to(t[0].weight.dtype)
     t2.load_state_dict({k: torch.from_numpy(v) for k, v in b.state_dict().items()})
-    np.testing.assert_allclose(t2(torch.from_numpy(x)).detach().numpy(), b(tensor(x)).data, **tol)
+    np.testing.assert_allclose(t2(torch.from_numpy(x)).detach().numpy(), b(tensor(x)).array, **tol)
 
 
 def _hooked_grads(model, lib, x, c):
@@ -173,7 +173,7 @@ def _hooked_grads(model, lib, x, c):
         m.register_full_backward_hook(lambda mod, gin, gout, name=name: got.__setitem__(name, (gin, gout)))
     (model(x) * c).sum().backward()
     conv = (lambda g: None if g is None else g.detach().numpy().copy()) if lib == 'torch' else \
-           (lambda g: None if g is None else g.data.copy())
+           (lambda g: None if g is None else g.array.copy())
     return {k: ([conv(g) for g in gi], [conv(g) for g in go]) for k, (gi, go) in got.items()}
 
 
@@ -207,7 +207,7 @@ def test_forward_hooks_and_zero_grad_like_torch():
     assert order_b == order_t
     b(randn(2, 3)).sum().backward(); t(torch.randn(2, 3)).sum().backward()
     b.zero_grad(set_to_none=False); t.zero_grad(set_to_none=False)
-    assert all((p.grad.data == 0).all() for p in b.parameters()) and all((p.grad == 0).all() for p in t.parameters())
+    assert all((p.grad.array == 0).all() for p in b.parameters()) and all((p.grad == 0).all() for p in t.parameters())
     b.zero_grad(); t.zero_grad()
     assert all(p.grad is None for p in b.parameters()) and all(p.grad is None for p in t.parameters())
 

@@ -38,7 +38,7 @@ def run_both(ours, theirs, x, g, params=(), tparams=()):
     assert yb.dtype == x.dtype
     yb.backward(tensor(g.astype(x.dtype)))
     yt.backward(torch.tensor(g.astype(x.dtype)))
-    return (yb.data, xb.grad.data, [p.grad.data for p in params]), (yt, xt.grad, [p.grad for p in tparams])
+    return (yb.array, xb.grad.array, [p.grad.array for p in params]), (yt, xt.grad, [p.grad for p in tparams])
 
 
 def conv_config(rng):
@@ -90,10 +90,10 @@ def test_conv2d_functional_padding_modes_and_unbatched():
         xb, wb = tensor(x, requires_grad=True), tensor(w, requires_grad=True)
         xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
         yb, yt = C.conv2d(xb, wb, padding=pad, dilation=(dh, dw)), TF.conv2d(xt, wt, padding=pad, dilation=(dh, dw))
-        close(yb.data, yt, np.float64)
+        close(yb.array, yt, np.float64)
         g = rng.standard_normal(yb.shape)
         yb.backward(g); yt.backward(torch.tensor(g))
-        close(xb.grad.data, xt.grad, np.float64); close(wb.grad.data, wt.grad, np.float64)
+        close(xb.grad.array, xt.grad, np.float64); close(wb.grad.array, wt.grad, np.float64)
 
 
 def test_conv2d_double_backward_matches_torch():
@@ -112,7 +112,7 @@ def test_conv2d_double_backward_matches_torch():
         sb = (gs_b[0] * tensor(u)).sum() + (gs_b[1] * gs_b[1] * tensor(v)).sum()
         st = (gs_t[0] * torch.tensor(u)).sum() + (gs_t[1] * gs_t[1] * torch.tensor(v)).sum()
         for a, t in zip(bp_grad(sb, [xb, wb]), torch.autograd.grad(st, [xt, wt])):
-            close(a.data, t, np.float64, f"trial {trial}: {cfg}")
+            close(a.array, t, np.float64, f"trial {trial}: {cfg}")
 
 
 def pool_windows_all_real(L, k, s, p, d, out):
@@ -151,7 +151,7 @@ def test_max_pool2d_matches_torch(dtype):
         np.testing.assert_array_equal(y, yt.detach().numpy(), err_msg=msg)
         close(gx, gxt, dtype, msg)
         _, ib = C.max_pool2d(tensor(x), **args, return_indices=True)
-        np.testing.assert_array_equal(ib.data, it.numpy(), err_msg=msg)
+        np.testing.assert_array_equal(ib.array, it.numpy(), err_msg=msg)
         n += 1
     assert n > trials // 3
 
@@ -228,7 +228,7 @@ def test_default_init_distribution_matches_torch():
     manual_seed(0); torch.manual_seed(0)
     ours, theirs = C.Conv2d(16, 32, 3), torch.nn.Conv2d(16, 32, 3)
     bound = 1 / math.sqrt(16 * 9)
-    for p, q in [(ours.weight.data, theirs.weight.detach().numpy()), (ours.bias.data, theirs.bias.detach().numpy())]:
+    for p, q in [(ours.weight.array, theirs.weight.detach().numpy()), (ours.bias.array, theirs.bias.detach().numpy())]:
         assert p.dtype == q.dtype == np.float32 and p.shape == q.shape
         assert np.abs(p).max() <= bound and np.abs(q).max() <= bound
-    np.testing.assert_allclose(ours.weight.data.std(), theirs.weight.detach().numpy().std(), rtol=0.05)
+    np.testing.assert_allclose(ours.weight.array.std(), theirs.weight.detach().numpy().std(), rtol=0.05)

@@ -26,7 +26,7 @@ def test_fans(shape):
 
 def _spread(fn_bp, fn_t, shape, n=20):
     "Sample std and max |w| of our init and torch's over n draws."
-    ours = np.concatenate([fn_bp(empty(*shape)).data.ravel() for _ in range(n)]).astype(np.float64)
+    ours = np.concatenate([fn_bp(empty(*shape)).array.ravel() for _ in range(n)]).astype(np.float64)
     theirs = np.concatenate([fn_t(torch.empty(shape)).numpy().ravel() for _ in range(n)]).astype(np.float64)
     return ours, theirs
 

@@ -22,7 +22,7 @@ def run(module_or_fn, x, g, params=()):
     xt = tensor(x, requires_grad=True)
     y = module_or_fn(xt)
     y.backward(tensor(g.astype(y.dtype)))
-    return y.data, xt.grad.data, [p.grad.data for p in params]
+    return y.array, xt.grad.array, [p.grad.array for p in params]
 
 
 def run_torch(module_or_fn, x, g, params=()):
@@ -67,7 +67,7 @@ def test_linear_state_dict_from_torch_and_eval_mode():
     ours.load_state_dict(theirs.state_dict())                                  # torch -> ours
     ours.eval(); theirs.eval()
     x = np.random.default_rng(0).standard_normal((4, 5))
-    close(ours(tensor(x)).data, theirs(torch.tensor(x)).detach().numpy())
+    close(ours(tensor(x)).array, theirs(torch.tensor(x)).detach().numpy())
 
 
 def test_linear_second_order_matches_torch():
@@ -81,7 +81,7 @@ def test_linear_second_order_matches_torch():
     yt = F.linear(*ts)
     tgx, tgW = torch.autograd.grad((yt * torch.tensor(v) * yt).sum(), ts[:2], create_graph=True)
     th = torch.autograd.grad((tgx * tgx).sum() + (tgW * tgW).sum(), ts)
-    for a, c in zip(h, th): close(a.data, c.numpy())
+    for a, c in zip(h, th): close(a.array, c.numpy())
 
 
 def test_linear_init_statistics_match_torch():
@@ -90,8 +90,8 @@ def test_linear_init_statistics_match_torch():
     bound = 1 / math.sqrt(256)
     for p, q in [(ours.weight, theirs.weight), (ours.bias, theirs.bias)]:
         assert p.dtype == np.float32 and p.shape == tuple(q.shape)
-        assert np.abs(p.data).max() <= bound and np.abs(q.detach().numpy()).max() <= bound
-    np.testing.assert_allclose(ours.weight.data.std(), theirs.weight.detach().numpy().std(), rtol=0.02)
+        assert np.abs(p.array).max() <= bound and np.abs(q.detach().numpy()).max() <= bound
+    np.testing.assert_allclose(ours.weight.array.std(), theirs.weight.detach().numpy().std(), rtol=0.02)
 
 
 def test_linear_errors():
@@ -153,7 +153,7 @@ def test_gelu_second_derivative_matches_torch(approximate):
     tt = torch.tensor(x, requires_grad=True)
     (h1,) = torch.autograd.grad(F.gelu(tt, approximate=approximate).sum(), tt, create_graph=True)
     (h2,) = torch.autograd.grad(h1.sum(), tt)
-    close(g1.data, h1.detach().numpy()); close(g2.data, h2.numpy())
+    close(g1.array, h1.detach().numpy()); close(g2.array, h2.numpy())
 
 
 def test_erf_matches_torch():
@@ -173,19 +173,19 @@ def test_dropout_statistics_match_torch(p):
     xt = tensor(x, requires_grad=True)
     y = ours(xt); y.backward(tensor(np.full(x.shape, 3.)))
     yt = theirs(torch.tensor(x))
-    zero_ours, zero_theirs = (y.data == 0).mean(), (yt.numpy() == 0).mean()
+    zero_ours, zero_theirs = (y.array == 0).mean(), (yt.numpy() == 0).mean()
     assert abs(zero_ours - p) < 0.01 and abs(zero_theirs - p) < 0.01
-    np.testing.assert_allclose(np.unique(y.data), np.unique(yt.numpy()))  # {0, 1/(1-p)} in both
-    np.testing.assert_allclose(y.data.mean(), 1, atol=0.02)
-    np.testing.assert_array_equal(xt.grad.data, 3 * y.data)                # same mask in the backward
+    np.testing.assert_allclose(np.unique(y.array), np.unique(yt.numpy()))  # {0, 1/(1-p)} in both
+    np.testing.assert_allclose(y.array.mean(), 1, atol=0.02)
+    np.testing.assert_array_equal(xt.grad.array, 3 * y.array)                # same mask in the backward
     ours.eval(); theirs.eval()
     x2 = np.random.default_rng(1).standard_normal((3, 4))
-    np.testing.assert_array_equal(ours(tensor(x2)).data, theirs(torch.tensor(x2)).numpy())   # eval: identity
+    np.testing.assert_array_equal(ours(tensor(x2)).array, theirs(torch.tensor(x2)).numpy())   # eval: identity
 
 
 def test_dropout_edge_cases():
     x = tensor(np.ones((3, 4)), requires_grad=True)
-    np.testing.assert_array_equal(L.dropout(x, 1.0).data, F.dropout(torch.ones(3, 4), 1.0).numpy())
+    np.testing.assert_array_equal(L.dropout(x, 1.0).array, F.dropout(torch.ones(3, 4), 1.0).numpy())
     assert L.dropout(x, 0.0) is x and L.dropout(x, 0.5, training=False) is x
     with pytest.raises(ValueError, match="between 0 and 1"): L.Dropout(-0.1)
 
@@ -202,20 +202,20 @@ def test_embedding_matches_torch(seed):
     ours = L.Embedding(V, D, padding_idx=pad)
     theirs = torch.nn.Embedding(V, D, padding_idx=pad)
     assert repr(ours) == repr(theirs)
-    if pad is not None: assert not ours.weight.data[pad].any()
+    if pad is not None: assert not ours.weight.array[pad].any()
     ours.double(); theirs.double()
     theirs.load_state_dict(to_torch(ours.state_dict()))
     g = rng.standard_normal(idx_shape + (D,))
     y = ours(tensor(idx)); y.backward(tensor(g))
     yt = theirs(torch.tensor(idx)); yt.backward(torch.tensor(g))
-    close(y.data, yt.detach().numpy()); close(ours.weight.grad.data, theirs.weight.grad.numpy())
+    close(y.array, yt.detach().numpy()); close(ours.weight.grad.array, theirs.weight.grad.numpy())
 
 
 def test_embedding_from_pretrained_and_errors():
     w = np.random.default_rng(0).standard_normal((4, 3))
     ours, theirs = L.Embedding.from_pretrained(tensor(w)), torch.nn.Embedding.from_pretrained(torch.tensor(w))
     assert ours.weight.requires_grad == theirs.weight.requires_grad == False
-    close(ours(tensor([3, 0])).data, theirs(torch.tensor([3, 0])).numpy())
+    close(ours(tensor([3, 0])).array, theirs(torch.tensor([3, 0])).numpy())
     assert L.Embedding.from_pretrained(tensor(w), freeze=False).weight.requires_grad
     with pytest.raises(IndexError, match="index 4 is out of range for 4 embeddings"): ours(tensor([4]))
     with pytest.raises(TypeError, match="integer tensor, got float"): ours(tensor([1.]))
@@ -223,5 +223,5 @@ def test_embedding_from_pretrained_and_errors():
 
 def test_embedding_init_statistics():
     manual_seed(0)
-    w = L.Embedding(2000, 64).weight.data
+    w = L.Embedding(2000, 64).weight.array
     assert w.dtype == np.float32 and abs(w.mean()) < 0.01 and abs(w.std() - 1) < 0.01

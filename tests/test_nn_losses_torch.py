@@ -22,10 +22,10 @@ def compare(ours, theirs, arrays, grad_of, consts=(), dtype=np.float64):
     bc = [None if c is None else tensor(c) for c in consts]
     tc = [None if c is None else torch.tensor(c) for c in consts]
     y, yt = ours(*bt, *bc), theirs(*tt, *tc)
-    np.testing.assert_allclose(y.data, yt.detach().numpy(), **TOL[dtype])
+    np.testing.assert_allclose(y.array, yt.detach().numpy(), **TOL[dtype])
     g = np.random.default_rng(0).standard_normal(y.shape).astype(y.dtype)
     y.backward(tensor(g)); yt.backward(torch.tensor(g))
-    for i in grad_of: np.testing.assert_allclose(bt[i].grad.data, tt[i].grad.numpy(), **TOL[dtype])
+    for i in grad_of: np.testing.assert_allclose(bt[i].grad.array, tt[i].grad.numpy(), **TOL[dtype])
 
 
 def cases(n, seed=0):
@@ -145,8 +145,8 @@ def test_cross_entropy_second_order_matches_torch():
     tz = torch.tensor(z, requires_grad=True)
     (tg,) = torch.autograd.grad(F.cross_entropy(tz, torch.tensor(y), torch.tensor(w), label_smoothing=0.1), tz, create_graph=True)
     (th,) = torch.autograd.grad((tg * torch.tensor(v)).sum(), tz)
-    np.testing.assert_allclose(g.data, tg.detach().numpy(), rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(h.data, th.numpy(), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(g.array, tg.detach().numpy(), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(h.array, th.numpy(), rtol=1e-10, atol=1e-13)
 
 
 def test_cross_entropy_large_logits_and_all_ignored():

@@ -80,13 +80,13 @@ def test_batchnorm_matches_torch(cfg):
         bx = tensor(x, requires_grad=True)
         ty, by = tm(tx), bm(bx)
         what = f"{cfg} step {step} ({'train' if training else 'eval'})"
-        close(by.data, ty, f"forward {what}", dtype)
+        close(by.array, ty, f"forward {what}", dtype)
         tm.zero_grad(); bm.zero_grad()
         ty.backward(torch.tensor(g, dtype=tdt)); by.backward(g)
-        close(bx.grad.data, tx.grad, f"input grad {what}", dtype)
+        close(bx.grad.array, tx.grad, f"input grad {what}", dtype)
         assert [n for n, _ in bm.named_parameters()] == [n for n, _ in tm.named_parameters()]
         for (n, tp), bp_ in zip(tm.named_parameters(), bm.parameters()):
-            close(bp_.grad.data, tp.grad, f"{n} grad {what}", dtype)
+            close(bp_.grad.array, tp.grad, f"{n} grad {what}", dtype)
         for k, v in tm.state_dict().items():
             assert bm.state_dict()[k].dtype == (np.int64 if k == 'num_batches_tracked' else dtype), f"{k} dtype {what}"
             close(bm.state_dict()[k], v, f"{k} {what}", dtype)
@@ -95,7 +95,7 @@ def test_batchnorm_matches_torch(cfg):
     tm2 = getattr(torch.nn, cfg['name'])(C, **kw).to(tdt).eval()
     tm2.load_state_dict({k: torch.from_numpy(v) for k, v in bm.state_dict().items()})
     x = rng.standard_normal(shape).astype(dtype)
-    close(bm(tensor(x)).data, tm2(torch.tensor(x, dtype=tdt)), f"eval after state transfer back {cfg}", dtype)
+    close(bm(tensor(x)).array, tm2(torch.tensor(x, dtype=tdt)), f"eval after state transfer back {cfg}", dtype)
 
 
 def ln_configs(n, seed=1):
@@ -127,12 +127,12 @@ def test_layernorm_matches_torch(cfg):
         g = rng.standard_normal(shape).astype(dtype)
         tx, bx = torch.tensor(x, dtype=tdt, requires_grad=True), tensor(x, requires_grad=True)
         ty, by = tm(tx), bm(bx)
-        close(by.data, ty, f"forward {cfg}", dtype)
+        close(by.array, ty, f"forward {cfg}", dtype)
         tm.zero_grad(); bm.zero_grad()
         ty.backward(torch.tensor(g, dtype=tdt)); by.backward(g)
-        close(bx.grad.data, tx.grad, f"input grad {cfg}", dtype)
+        close(bx.grad.array, tx.grad, f"input grad {cfg}", dtype)
         for (n, tp), bp_ in zip(tm.named_parameters(), bm.parameters()):
-            close(bp_.grad.data, tp.grad, f"{n} grad {cfg}", dtype)
+            close(bp_.grad.array, tp.grad, f"{n} grad {cfg}", dtype)
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -152,7 +152,7 @@ def test_functional_batch_norm_matches_torch(training, momentum, affine):
         y = f(xs, rms, rvs, ws if affine else None, bs if affine else None, training, momentum, 1e-3)
         y.backward(L(g))
         grads = [xs.grad] + ([ws.grad, bs.grad] if affine else [])
-        outs.append([np.asarray(t.detach().numpy() if isinstance(t, torch.Tensor) else t.data) for t in [y, *grads, rms, rvs]])
+        outs.append([np.asarray(t.detach().numpy() if isinstance(t, torch.Tensor) else t.array) for t in [y, *grads, rms, rvs]])
     for k, (a, e) in enumerate(zip(outs[1], outs[0])): close(a, e, f"output {k}", np.float64)
 
 
@@ -160,9 +160,9 @@ def test_functional_layer_norm_matches_torch():
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
     ty = torch.nn.functional.layer_norm(torch.tensor(x), (3, 4), torch.tensor(w), torch.tensor(b), 1e-3)
-    close(layer_norm(tensor(x), (3, 4), tensor(w), tensor(b), 1e-3).data, ty, "layer_norm", np.float64)
+    close(layer_norm(tensor(x), (3, 4), tensor(w), tensor(b), 1e-3).array, ty, "layer_norm", np.float64)
     ty = torch.nn.functional.layer_norm(torch.tensor(x), [4])
-    close(layer_norm(tensor(x), [4]).data, ty, "layer_norm without affine", np.float64)
+    close(layer_norm(tensor(x), [4]).array, ty, "layer_norm without affine", np.float64)
 
 
 def test_errors_agree_with_torch():

@@ -42,12 +42,12 @@ def make_pair(cfg, dtype, copy, seed):
     else: tm.load_state_dict({k: torch.from_numpy(v) for k, v in bm.state_dict().items()})
     for (nb, pb), (nt, pt) in zip(bm.named_parameters(), tm.named_parameters()):
         assert nb == nt and pb.shape == tuple(pt.shape)
-        np.testing.assert_array_equal(pb.data, pt.detach().numpy())
+        np.testing.assert_array_equal(pb.array, pt.detach().numpy())
     return tm, bm
 
 
 def close(a, b, what, dtype, scale=1.0):
-    a = a.data if hasattr(a, 'data') and isinstance(a.data, np.ndarray) else a
+    a = a.array if hasattr(a, 'data') and isinstance(a.array, np.ndarray) else a
     b = b.detach().numpy() if isinstance(b, torch.Tensor) else b
     assert a.shape == b.shape, f"{what}: shape {a.shape} vs torch {b.shape}"
     tol = TOL[dtype]
@@ -128,7 +128,7 @@ def test_names_shapes_repr_and_init():
         assert all(p.dtype == np.float32 for p in bm.parameters())
     manual_seed(0)
     m = RNN(7, 256, num_layers=2)
-    w = np.concatenate([p.data.ravel() for p in m.parameters()])
+    w = np.concatenate([p.array.ravel() for p in m.parameters()])
     bound = 1 / 16
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.999 * bound
     np.testing.assert_allclose(w.var(), bound ** 2 / 3, rtol=0.02)
@@ -161,7 +161,7 @@ def test_functional_matches_module():
     x = tensor(np.random.default_rng(0).standard_normal((2, 5, 3)))
     o1, h1 = m(x)
     o2, h2 = rnn(x, None, m.all_weights, bidirectional=True, batch_first=True)
-    np.testing.assert_array_equal(o1.data, o2.data); np.testing.assert_array_equal(h1.data, h2.data)
+    np.testing.assert_array_equal(o1.array, o2.array); np.testing.assert_array_equal(h1.array, h2.array)
 
 
 BAD = [  # (input shape, hx shape or None, what the message must contain)

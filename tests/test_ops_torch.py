@@ -57,7 +57,7 @@ def _check_once(fn, arrays, rg, seed, name):
         assert isinstance(b, bp.Tensor), f"{name}: output {k} is a {type(b).__name__}, not a Tensor"
         assert tuple(b.shape) == tuple(t.shape), f"{name}: output {k} shape {tuple(b.shape)} vs torch {tuple(t.shape)}"
         assert b.dtype == _np_dtype(t), f"{name}: output {k} dtype {b.dtype} vs torch {t.dtype}"
-        _close(b.data, t.detach().numpy(), f"{name}: forward output {k}", dtype)
+        _close(b.array, t.detach().numpy(), f"{name}: forward output {k}", dtype)
     diff = [(b, t) for b, t in zip(bouts, touts) if t.requires_grad]
     for b, _ in diff: assert b.requires_grad, f"{name}: output does not require grad but torch's does"
     if not diff: return
@@ -72,12 +72,12 @@ def _check_once(fn, arrays, rg, seed, name):
     for i, (b, t) in enumerate(zip(bts, tts)):
         if not isinstance(t, torch.Tensor) or not t.requires_grad: continue
         if t.grad is None:
-            assert b.grad is None or not np.any(b.grad.data), f"{name}: input {i} grad should be None/zero"
+            assert b.grad is None or not np.any(b.grad.array), f"{name}: input {i} grad should be None/zero"
             continue
         assert b.grad is not None, f"{name}: input {i} got no gradient; torch's is {t.grad}"
         assert tuple(b.grad.shape) == tuple(t.grad.shape), f"{name}: input {i} grad shape {b.grad.shape} vs {tuple(t.grad.shape)}"
         assert b.grad.dtype == _np_dtype(t.grad), f"{name}: input {i} grad dtype {b.grad.dtype} vs torch {t.grad.dtype}"
-        _close(b.grad.data, t.grad.numpy(), f"{name}: gradient of input {i} (shape {tuple(t.shape)})", dtype)
+        _close(b.grad.array, t.grad.numpy(), f"{name}: gradient of input {i} (shape {tuple(t.shape)})", dtype)
 
 def check(fn, *arrays, rg=None, seed=0, f32=True, name='op'):
     "Compare `fn(bp, ...)` with `fn(torch, ...)`: float64 tightly, then float32 as a sanity pass."
@@ -289,15 +289,15 @@ def test_var_std_no_degrees_of_freedom(name, shape, dim, correction):
     x = data(5, shape)
     b, t = bp.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     yb, yt = getattr(bp, name)(b, **kw), getattr(torch, name)(t, **kw)
-    np.testing.assert_array_equal(yb.data, yt.detach().numpy())
+    np.testing.assert_array_equal(yb.array, yt.detach().numpy())
     yb.sum().backward(); yt.sum().backward()
-    assert not np.isfinite(t.grad.numpy()).any() and not np.isfinite(b.grad.data).any()
+    assert not np.isfinite(t.grad.numpy()).any() and not np.isfinite(b.grad.array).any()
 
 @pytest.mark.parametrize('name', ['var', 'std'])
 def test_var_std_negative_degrees_of_freedom_forward(name):
     "N - correction < 0: the value is nan as in PyTorch (whose gradient there is itself inconsistent: 0 or ±inf)."
     x = data(5, (3, 1))
-    np.testing.assert_array_equal(getattr(bp, name)(bp.tensor(x), dim=1, correction=2).data,
+    np.testing.assert_array_equal(getattr(bp, name)(bp.tensor(x), dim=1, correction=2).array,
                                   getattr(torch, name)(torch.tensor(x), dim=1, correction=2).numpy())
 
 @pytest.mark.parametrize('shape,dim', [((3, 1), 1), ((4,), None), ((2, 3), 1)])
@@ -329,8 +329,8 @@ def test_max_min_result_fields(fname):
     x = data(0, (3, 4))
     r = getattr(bp, fname)(bp.tensor(x), dim=1)
     t = getattr(torch, fname)(torch.tensor(x), dim=1)
-    np.testing.assert_array_equal(r.values.data, t.values.numpy())
-    np.testing.assert_array_equal(r.indices.data, t.indices.numpy())
+    np.testing.assert_array_equal(r.values.array, t.values.numpy())
+    np.testing.assert_array_equal(r.indices.array, t.indices.numpy())
     assert r.indices.dtype == np.int64
 
 @pytest.mark.parametrize('fname', ['argmax', 'argmin'])
@@ -502,8 +502,8 @@ def test_getitem_negative_step_vs_numpy(shape, seed, data_):
         g = np.asarray(np.random.default_rng(seed).standard_normal(np.shape(x[idx])), dtype)
         y.backward(bp.tensor(g))
         ef, eg = _numpy_oracle_getitem(x, idx, g)
-        np.testing.assert_array_equal(y.data, ef)
-        np.testing.assert_allclose(t.grad.data, eg, **TOL[dtype])
+        np.testing.assert_array_equal(y.array, ef)
+        np.testing.assert_allclose(t.grad.array, eg, **TOL[dtype])
 
 @st.composite
 def advanced_index(draw, shape):
@@ -716,4 +716,4 @@ def test_dtype_promotion_like_torch(name):
     b, t = _outs(f(bp, bp.tensor(I64))), _outs(f(torch, torch.tensor(I64)))
     for bo, to in zip(b, t):
         assert bo.dtype == _np_dtype(to), f"{name}: dtype {bo.dtype} vs torch {to.dtype}"
-        np.testing.assert_allclose(bo.data, to.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(bo.array, to.numpy(), rtol=1e-6)

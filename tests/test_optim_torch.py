@@ -77,7 +77,7 @@ class Pair:
 
     def check(self, model=None):
         for (k, t), b in zip(self.tm.named_parameters(), (model or self.bm).parameters()):
-            np.testing.assert_allclose(b.data, t.detach().numpy(), **TOL[self.dtype], err_msg=f'{self.name} {self.kw} {k}')
+            np.testing.assert_allclose(b.array, t.detach().numpy(), **TOL[self.dtype], err_msg=f'{self.name} {self.kw} {k}')
 
 
 def torch_sd_to_np(sd):
@@ -160,7 +160,7 @@ def test_state_dict_resume(name, kw, tmp_path):
     assert [g['lr'] for g in opt2.param_groups] == [g['lr'] for g in pair.bopt.param_groups]
     for _ in range(STEPS // 2):
         pair.step_torch(); pair.step_bp(); pair.step_bp(bm2, opt2)
-    for a, b in zip(pair.bm.parameters(), bm2.parameters()): np.testing.assert_array_equal(a.data, b.data)
+    for a, b in zip(pair.bm.parameters(), bm2.parameters()): np.testing.assert_array_equal(a.array, b.array)
     pair.check(bm2)
 
 
@@ -195,7 +195,7 @@ def test_zero_grad_and_closure_match_torch():
         pair.topt.zero_grad(set_to_none=set_to_none); pair.bopt.zero_grad(set_to_none=set_to_none)
         for t, b in zip(pair.tm.parameters(), pair.bm.parameters()):
             assert (t.grad is None) == (b.grad is None)
-            if t.grad is not None: np.testing.assert_array_equal(b.grad.data, t.grad.numpy())
+            if t.grad is not None: np.testing.assert_array_equal(b.grad.array, t.grad.numpy())
 
     def tclosure():
         pair.topt.zero_grad(); loss = ((pair.tm(pair.tX) - pair.tY) ** 2).mean(); loss.backward(); return loss

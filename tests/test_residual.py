@@ -22,39 +22,39 @@ def test_zero_init_block_is_identity(norm, hidden):
     manual_seed(1)
     blk = ResBlock(5, hidden, norm=norm)
     x = rand(7, 5, scale=4)
-    np.testing.assert_array_equal(blk(x).data, x.data)
+    np.testing.assert_array_equal(blk(x).array, x.array)
     last = blk.branch[-1]
-    assert not last.weight.data.any() and not last.bias.data.any()
-    assert blk.branch[-4 if norm else -3].weight.data.any()          # the first linear layer is He-initialised
+    assert not last.weight.array.any() and not last.bias.array.any()
+    assert blk.branch[-4 if norm else -3].weight.array.any()          # the first linear layer is He-initialised
 
 
 @pytest.mark.parametrize("norm", [None, 'batch'])
 def test_zero_init_conv_block_is_identity(norm):
     manual_seed(2)
     x = rand(2, 4, 5, 6, scale=3)
-    np.testing.assert_array_equal(ConvResBlock(4, norm=norm)(x).data, x.data)
+    np.testing.assert_array_equal(ConvResBlock(4, norm=norm)(x).array, x.array)
 
 
 @pytest.mark.parametrize("norm", [None, 'batch', 'layer'])
 def test_skipinit_alpha_zero_is_identity(norm):
     manual_seed(3)
     blk = ResBlock(5, norm=norm, zero_init=False, skipinit=True)
-    assert blk.branch[-1].weight.data.any()                            # branch is not zero ...
+    assert blk.branch[-1].weight.array.any()                            # branch is not zero ...
     assert blk.alpha.shape == () and blk.alpha.item() == 0             # ... α is
     x = rand(6, 5, scale=2)
-    np.testing.assert_array_equal(blk(x).data, x.data)
+    np.testing.assert_array_equal(blk(x).array, x.array)
     cb = ConvResBlock(3, norm=None if norm == 'layer' else norm, zero_init=False, skipinit=True)
     xc = rand(2, 3, 4, 4)
-    np.testing.assert_array_equal(cb(xc).data, xc.data)
+    np.testing.assert_array_equal(cb(xc).array, xc.array)
     wrapped = Residual(Linear(5, 5), skipinit=True)
-    np.testing.assert_array_equal(wrapped(x).data, x.data)
+    np.testing.assert_array_equal(wrapped(x).array, x.array)
 
 
 def test_not_identity_without_zero_init():
     manual_seed(4)
     x = rand(6, 5)
-    assert np.abs(ResBlock(5, zero_init=False)(x).data - x.data).max() > 0.1
-    assert np.abs(ConvResBlock(2, zero_init=False)(rand(1, 2, 3, 3)).data - rand(1, 2, 3, 3).data).max() > 0.1
+    assert np.abs(ResBlock(5, zero_init=False)(x).array - x.array).max() > 0.1
+    assert np.abs(ConvResBlock(2, zero_init=False)(rand(1, 2, 3, 3)).array - rand(1, 2, 3, 3).array).max() > 0.1
 
 
 def test_gradient_flows_to_alpha():
@@ -64,17 +64,17 @@ def test_gradient_flows_to_alpha():
     y = blk(x)
     g = np.random.default_rng(9).standard_normal(y.shape).astype(np.float32)
     y.backward(tensor(g))
-    F = blk.branch(x).data
+    F = blk.branch(x).array
     np.testing.assert_allclose(blk.alpha.grad.item(), (g * F).sum(), rtol=1e-5)   # ∂L/∂α = ⟨ȳ, F(x)⟩
     assert blk.alpha.grad.item() != 0
-    np.testing.assert_array_equal(x.grad.data, g)                                  # α = 0: ∂y/∂x = I
+    np.testing.assert_array_equal(x.grad.array, g)                                  # α = 0: ∂y/∂x = I
     for p in blk.branch.parameters():                                              # F is switched off
-        assert p.grad is None or not p.grad.data.any()
+        assert p.grad is None or not p.grad.array.any()
     # one step of SGD switches the branch on, after which every parameter gets a gradient
-    blk.alpha.data = blk.alpha.data - 0.1 * blk.alpha.grad.data
+    blk.alpha.array = blk.alpha.array - 0.1 * blk.alpha.grad.array
     blk.zero_grad()
     blk(x).backward(tensor(g))
-    assert all(p.grad.data.any() for p in blk.parameters())
+    assert all(p.grad.array.any() for p in blk.parameters())
 
 
 def test_zero_init_last_layer_learns_first():
@@ -83,9 +83,9 @@ def test_zero_init_last_layer_learns_first():
     x = rand(8, 4, requires_grad=True)
     blk(x).backward(tensor(np.ones((8, 4), np.float32)))
     first, last = blk.branch[1], blk.branch[3]
-    assert last.weight.grad.data.any() and last.bias.grad.data.any()       # ∂L/∂W₂ = F̄ hᵀ ≠ 0
-    assert first.weight.grad is None or not first.weight.grad.data.any()   # W₂ = 0 blocks the rest of the branch
-    np.testing.assert_array_equal(x.grad.data, np.ones((8, 4), np.float32))
+    assert last.weight.grad.array.any() and last.bias.grad.array.any()       # ∂L/∂W₂ = F̄ hᵀ ≠ 0
+    assert first.weight.grad is None or not first.weight.grad.array.any()   # W₂ = 0 blocks the rest of the branch
+    np.testing.assert_array_equal(x.grad.array, np.ones((8, 4), np.float32))
 
 
 @pytest.mark.parametrize("N,C,H,W", [(1, 1, 1, 1), (2, 3, 5, 7), (3, 8, 4, 4), (2, 2, 9, 3)])
@@ -108,11 +108,11 @@ def test_conv_block_shapes(N, C, H, W, norm):
 def test_he_init_statistics():
     manual_seed(8)
     blk = ResBlock(256, 512, zero_init=False)
-    np.testing.assert_allclose(blk.branch[1].weight.data.std(), np.sqrt(2 / 256), rtol=0.02)
-    np.testing.assert_allclose(blk.branch[3].weight.data.std(), np.sqrt(2 / 512), rtol=0.02)
-    assert not blk.branch[1].bias.data.any()
+    np.testing.assert_allclose(blk.branch[1].weight.array.std(), np.sqrt(2 / 256), rtol=0.02)
+    np.testing.assert_allclose(blk.branch[3].weight.array.std(), np.sqrt(2 / 512), rtol=0.02)
+    assert not blk.branch[1].bias.array.any()
     cb = ConvResBlock(32, zero_init=False)
-    np.testing.assert_allclose(cb.branch[1].weight.data.std(), np.sqrt(2 / (32 * 9)), rtol=0.03)
+    np.testing.assert_allclose(cb.branch[1].weight.array.std(), np.sqrt(2 / (32 * 9)), rtol=0.03)
 
 
 def test_projection_shortcut_and_shape_error():
@@ -120,7 +120,7 @@ def test_projection_shortcut_and_shape_error():
     x = rand(3, 4)
     blk = Residual(Sequential(Linear(4, 6), ReLU()), shortcut=Linear(4, 6))
     y = blk(x)
-    np.testing.assert_allclose(y.data, blk.shortcut(x).data + blk.branch(x).data, rtol=1e-6)
+    np.testing.assert_allclose(y.array, blk.shortcut(x).array + blk.branch(x).array, rtol=1e-6)
     with pytest.raises(ShapeError, match=r"Residual\(\): branch output shape \(3, 6\) does not match shortcut output shape \(3, 4\)"):
         Residual(Linear(4, 6))(x)
     with pytest.raises(TypeError, match="branch must be a Module"): Residual(lambda t: t)
@@ -188,7 +188,7 @@ def _torch_block(torch, blk):
 def _compare_with_torch(torch, blk, shape, seed):
     rng = np.random.default_rng(seed)
     blk.double()
-    for p in blk.parameters(): p.data = p.data + 0.5 * rng.standard_normal(p.shape)   # nonzero α, last layer, affine
+    for p in blk.parameters(): p.array = p.array + 0.5 * rng.standard_normal(p.shape)   # nonzero α, last layer, affine
     tm = _torch_block(torch, blk)
     assert [n for n, _ in tm.named_parameters()] == [n for n, _ in blk.named_parameters()]
     for mode in ('train', 'eval'):
@@ -198,11 +198,11 @@ def _compare_with_torch(torch, blk, shape, seed):
         x, xt = tensor(xa, dtype=float64, requires_grad=True), torch.tensor(xa, requires_grad=True)
         blk.zero_grad(); tm.zero_grad()
         y, yt = blk(x), tm(xt)
-        np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-10, atol=1e-10, err_msg=f'{mode} forward')
+        np.testing.assert_allclose(y.array, yt.detach().numpy(), rtol=1e-10, atol=1e-10, err_msg=f'{mode} forward')
         y.backward(tensor(ga)); yt.backward(torch.tensor(ga))
-        np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-9, atol=1e-10, err_msg=f'{mode} input grad')
+        np.testing.assert_allclose(x.grad.array, xt.grad.numpy(), rtol=1e-9, atol=1e-10, err_msg=f'{mode} input grad')
         for (n, p), (_, q) in zip(blk.named_parameters(), tm.named_parameters()):
-            np.testing.assert_allclose(p.grad.data, q.grad.numpy(), rtol=1e-9, atol=1e-10, err_msg=f'{mode} grad of {n}')
+            np.testing.assert_allclose(p.grad.array, q.grad.numpy(), rtol=1e-9, atol=1e-10, err_msg=f'{mode} grad of {n}')
         for k, v in tm.state_dict().items():                                           # running statistics
             np.testing.assert_allclose(blk.state_dict()[k], v.numpy(), rtol=1e-10, atol=1e-12, err_msg=k)
 
@@ -234,5 +234,5 @@ def test_he_zero_init_matches_torch_recipe():
     manual_seed(12)
     blk = ResBlock(128, 256)
     w = torch.empty(256, 128); torch.nn.init.kaiming_normal_(w, mode='fan_in', nonlinearity='relu')
-    np.testing.assert_allclose(blk.branch[1].weight.data.std(), w.std().item(), rtol=0.03)
-    assert not blk.branch[3].weight.data.any()
+    np.testing.assert_allclose(blk.branch[1].weight.array.std(), w.std().item(), rtol=0.03)
+    assert not blk.branch[3].weight.array.any()

@@ -100,7 +100,7 @@ class Conv2dFunction(Function):
         return _from_pitch(y, geom)
     def backward(self, g):
         x, w = self.inputs[:2]
-        gp = _to_pitch(g.data, self.geom)                     # ȳ in the cols layout, shared by both products
+        gp = _to_pitch(g.array, self.geom)                     # ȳ in the cols layout, shared by both products
         gx = Conv2dInputGrad.apply(g, w, geom=self.geom, gp=gp) if x.requires_grad else None
         gw = Conv2dWeightGrad.apply(x, g, geom=self.geom, cols=self.cols, gp=gp) if w.requires_grad else None
         self.cols = None        # free it now (a second backward, with retain_graph=True, unfolds x again)

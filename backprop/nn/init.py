@@ -190,7 +190,7 @@ def _output_var(model, batch:Tensor, layer, name:str)->float:
     "Variance of all of `layer`'s output when `model` runs on `batch` (the forward pass stops at `layer`)."
     got = []
     def hook(module, args, out):
-        got.append(float(out.data.var(dtype=np.float64))); raise _StopForward
+        got.append(float(out.array.var(dtype=np.float64))); raise _StopForward
     handle = layer.register_forward_hook(hook)
     try:
         with no_grad(): model(batch)

@@ -105,7 +105,7 @@ class LeakyReLUFunction(Function):
         self.slope = negative_slope
         return np.where(x > 0, x, x * np.asarray(negative_slope, x.dtype))
     def backward(self, g):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         return g * _wrap(np.where(x > 0, 1, self.slope).astype(g.dtype)),
 
 def leaky_relu(input:Tensor, # any shape
@@ -311,7 +311,7 @@ def embedding(input:Tensor, # integer indices, any shape
               padding_idx:int=None, # this row gets no gradient
              )->Tensor: # input.shape + (embedding_dim,)
     "Look up rows of `weight` by index, as `torch.nn.functional.embedding`."
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input.array if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in 'iu': raise TypeError(f"embedding: indices must be an integer tensor, got {idx.dtype}")
     if weight.ndim != 2: raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     num = weight.shape[0]
@@ -342,7 +342,7 @@ class Embedding(Module):
     def reset_parameters(self):
         "$W \\sim N(0, 1)$, with the padding row zero."
         init.normal_(self.weight)
-        if self.padding_idx is not None: self.weight.data[self.padding_idx] = 0
+        if self.padding_idx is not None: self.weight.array[self.padding_idx] = 0
 
     def forward(self, input:Tensor)->Tensor: return embedding(input, self.weight, self.padding_idx)
 

@@ -74,7 +74,7 @@ def huber_loss(input:Tensor, # predictions, any shape
     if not delta > 0: raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = input - target
     a = d.abs()
-    return _reduce(where(a.data < delta, 0.5 * d * d, delta * (a - 0.5 * delta)), reduction)
+    return _reduce(where(a.array < delta, 0.5 * d * d, delta * (a - 0.5 * delta)), reduction)
 
 # %% ../../nbs/12_losses.ipynb #5fcdbecb
 class BinaryCrossEntropy(Function):
@@ -97,9 +97,9 @@ def binary_cross_entropy(input:Tensor, # probabilities in [0, 1], any shape
     "Binary cross-entropy of probabilities, logs clamped at -100, as `torch.nn.functional.binary_cross_entropy`."
     name = 'binary_cross_entropy'
     input, target = _pair(name, input, target, reduction)
-    if input.numel() and not (input.data.min() >= 0 and input.data.max() <= 1):
-        raise ValueError(f"{name}: all elements of input should be between 0 and 1 (got min {input.data.min():g}, "
-                         f"max {input.data.max():g}); for logits use binary_cross_entropy_with_logits")
+    if input.numel() and not (input.array.min() >= 0 and input.array.max() <= 1):
+        raise ValueError(f"{name}: all elements of input should be between 0 and 1 (got min {input.array.min():g}, "
+                         f"max {input.array.max():g}); for logits use binary_cross_entropy_with_logits")
     w = _weight(name, 'weight', weight, input)
     loss = BinaryCrossEntropy.apply(input, target)
     return _reduce(loss if w is None else loss * w, reduction)
@@ -143,14 +143,14 @@ def _class_dim(name, input):
 def _class_weight(name, weight, input, dim):
     "The (C,) class weights as an ndarray of the input's dtype, shaped to broadcast along the class dim (or None)."
     if weight is None: return None
-    w, C = _float_tensor(name, 'weight', weight).data, input.shape[dim]
+    w, C = _float_tensor(name, 'weight', weight).array, input.shape[dim]
     if w.shape != (C,): raise ShapeError(f"{name}: weight must have shape ({C},) for {C} classes, got shape {w.shape}")
     return w.astype(input.dtype, copy=False).reshape([C if i == dim else 1 for i in range(input.ndim)])
 
 def _index_targets(name, input, target, weight, ignore_index, dim):
     """Validate class-index targets. Return the indices `ys` (with a size-1 class dim, ignored ones set to 0),
     the per-sample weights w[y] (0 where ignored) and the validity mask, both shaped like `ys`."""
-    y = target.data if isinstance(target, Tensor) else np.asarray(target)
+    y = target.array if isinstance(target, Tensor) else np.asarray(target)
     if y.dtype.kind not in 'iu':
         extra = f", or class probabilities with the input's shape {input.shape}" if name == 'cross_entropy' else ''
         raise TypeError(f"{name}: expected a target of integer class indices{extra}; got a {y.dtype} target of shape {y.shape}")
@@ -199,7 +199,7 @@ class CrossEntropyFunction(Function):
             np.put_along_axis(q, self.ys, a, dim)
             if b is not None: q = q + b * ub
             return self._seed(g) * (softmax(z, dim) * _wrap(s) - _wrap(q)),
-        gi = np.broadcast_to(self._seed(g).data, s.shape)
+        gi = np.broadcast_to(self._seed(g).array, s.shape)
         gz = np.exp(self.logp) * (gi * s)
         if b is not None: gz -= (gi * b) * ub
         np.put_along_axis(gz, self.ys, np.take_along_axis(gz, self.ys, dim) - gi * a, dim)

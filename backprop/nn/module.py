@@ -19,8 +19,8 @@ class Parameter(Tensor):
     __slots__ = ()
     def __init__(self, data=None, # a Tensor (memory is shared) or array-like; None gives an empty float32 tensor
                  requires_grad:bool=True): # learnable?
-        arr = np.empty(0, np.float32) if data is None else data.data if isinstance(data, Tensor) else _to_array(data, op='Parameter')
-        self.data, self.grad, self.requires_grad, self._ctx, self._hooks, self._retain = arr, None, False, None, None, False
+        arr = np.empty(0, np.float32) if data is None else data.array if isinstance(data, Tensor) else _to_array(data, op='Parameter')
+        self.array, self.grad, self.requires_grad, self._ctx, self._hooks, self._retain = arr, None, False, None, None, False
         if requires_grad: self.requires_grad_()
 
     def __repr__(self): return 'Parameter containing:\n' + super().__repr__()
@@ -209,8 +209,8 @@ class Module:
         for p in self.parameters():
             if p.grad is None: continue
             if set_to_none: p.grad = None
-            elif p.grad._ctx is not None or p.grad.requires_grad: p.grad = _wrap(np.zeros_like(p.grad.data))
-            else: p.grad.data[...] = 0
+            elif p.grad._ctx is not None or p.grad.requires_grad: p.grad = _wrap(np.zeros_like(p.grad.array))
+            else: p.grad.array[...] = 0
     def apply(self, fn)->'Module': # called as `fn(module)` on every descendant, then on this module
         "Call `fn` on every sub-module (children first) and on self, e.g. to initialise weights."
         for m in self.children(): m.apply(fn)
@@ -222,10 +222,10 @@ class Module:
         for m in self.children(): m._apply(fn)
         for p in self._parameters.values():
             if p is None: continue
-            p.data = fn(p.data)
-            if p.grad is not None: p.grad.data = fn(p.grad.data)
+            p.array = fn(p.array)
+            if p.grad is not None: p.grad.array = fn(p.grad.array)
         for b in self._buffers.values():
-            if b is not None: b.data = fn(b.data)
+            if b is not None: b.array = fn(b.array)
         return self
     def to(self, dtype)->'Module': # a float dtype (np.float64, 'float32', ...); the device string 'cpu' is accepted and ignored
         "Cast floating-point parameters and buffers to `dtype` in place (integer buffers are left alone)."
@@ -492,7 +492,7 @@ def _call_with_hooks(self:Module, args:tuple, kwargs:dict):
 # %% ../../nbs/06_module.ipynb #fee8a6f9
 def _as_array(v):
     "A state-dict value as an ndarray: a Tensor's data, a torch tensor's numpy view, or np.asarray."
-    if isinstance(v, Tensor): return v.data
+    if isinstance(v, Tensor): return v.array
     if hasattr(v, 'detach') and hasattr(v, 'numpy'): return v.detach().cpu().numpy()
     return np.asarray(v)
 
@@ -500,9 +500,9 @@ def _as_array(v):
 def _save_to_state_dict(self:Module, destination:dict, prefix:str, keep_vars:bool):
     "Add this module's own parameters and persistent buffers (not its children's) to `destination`."
     for k, p in self._parameters.items():
-        if p is not None: destination[prefix + k] = p if keep_vars else p.data.copy()
+        if p is not None: destination[prefix + k] = p if keep_vars else p.array.copy()
     for k, b in self._buffers.items():
-        if b is not None and k not in self._non_persistent_buffers_set: destination[prefix + k] = b if keep_vars else b.data.copy()
+        if b is not None and k not in self._non_persistent_buffers_set: destination[prefix + k] = b if keep_vars else b.array.copy()
 
 @patch
 def state_dict(self:Module, *, destination:dict=None, # dict to fill (a new OrderedDict by default)
@@ -529,16 +529,16 @@ def load_state_dict(self:Module, state_dict:dict, # {key: array-like}, e.g. from
         try: v = _as_array(state_dict[k])
         except Exception as e:
             problems.append(f'value for {k} could not be converted to an array: {e}'); continue
-        if v.shape != t.data.shape:
+        if v.shape != t.array.shape:
             problems.append(f'size mismatch for {k}: copying a param with shape {v.shape} from checkpoint, '
-                            f'the shape in current model is {t.data.shape}.')
-        elif v.dtype.kind not in 'biuf' or not np.can_cast(v.dtype, t.data.dtype, 'same_kind'):
-            problems.append(f'dtype mismatch for {k}: can\'t copy {v.dtype} from checkpoint into {t.data.dtype} in current model.')
+                            f'the shape in current model is {t.array.shape}.')
+        elif v.dtype.kind not in 'biuf' or not np.can_cast(v.dtype, t.array.dtype, 'same_kind'):
+            problems.append(f'dtype mismatch for {k}: can\'t copy {v.dtype} from checkpoint into {t.array.dtype} in current model.')
         else: values[k] = v
     errors = []
     if strict and missing: errors.append('Missing key(s) in state_dict: ' + ', '.join(f'"{k}"' for k in missing) + '.')
     if strict and unexpected: errors.append('Unexpected key(s) in state_dict: ' + ', '.join(f'"{k}"' for k in unexpected) + '.')
     errors += problems
     if errors: raise RuntimeError(f'Error(s) in loading state_dict for {self._get_name()}:\n\t' + '\n\t'.join(errors))
-    for k, v in values.items(): np.copyto(own[k].data, v, casting='same_kind')
+    for k, v in values.items(): np.copyto(own[k].array, v, casting='same_kind')
     return _IncompatibleKeys(missing, unexpected)

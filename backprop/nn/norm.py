@@ -78,9 +78,9 @@ def batch_norm(input:Tensor, # (N, C, *): batch, channels, then any spatial dims
     if training:
         _verify_batch_size(input.shape, 'batch_norm')
         axes = (0,) + tuple(range(2, nd))
-        mu, sigma2 = _moments(input.data, axes)
+        mu, sigma2 = _moments(input.array, axes)
         xhat = _standardize(input, axes, eps, mu, sigma2)
-        m = input.data.size // C
+        m = input.array.size // C
         with no_grad():
             if running_mean is not None: running_mean.mul_(1 - momentum).add_(momentum * mu.reshape(C))
             if running_var is not None: running_var.mul_(1 - momentum).add_(momentum * m / (m - 1) * sigma2.reshape(C))

@@ -43,11 +43,11 @@ class RNNRecurrenceFunction(Function):
         z, h0, W = self.inputs[:3]
         hs = self.out()
         if is_grad_enabled():      # create_graph: record the sweep with Tensor ops, for second derivatives
-            dphi = _wrap((hs.data > 0).astype(hs.dtype)) if self.relu else 1 - hs * hs
+            dphi = _wrap((hs.array > 0).astype(hs.dtype)) if self.relu else 1 - hs * hs
             delta, carry = _bptt(g, dphi, W, self.reverse, stack)
         else:                      # first order: the same sweep on the arrays
-            dphi = (hs.data > 0).astype(hs.dtype) if self.relu else 1 - hs.data * hs.data
-            delta, carry = map(_wrap, _bptt(g.data, dphi, W.data, self.reverse, np.stack))
+            dphi = (hs.array > 0).astype(hs.dtype) if self.relu else 1 - hs.array * hs.array
+            delta, carry = map(_wrap, _bptt(g.array, dphi, W.array, self.reverse, np.stack))
         gW = gb = None
         if W.requires_grad:        # W̄_hh = Δᵀ H_prev, flattened over time and batch
             h_prev = cat([hs[1:], h0.unsqueeze(0)]) if self.reverse else cat([h0.unsqueeze(0), hs[:-1]])

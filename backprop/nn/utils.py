@@ -33,9 +33,9 @@ def get_total_norm(tensors, # a Tensor or an iterable of Tensors (typically grad
     "The norm of the tensors concatenated into one vector, as `torch.nn.utils.get_total_norm`."
     ts, p = _as_list(tensors), float(norm_type)
     if not ts: return _wrap(np.array(0., np.float32))
-    dtype = np.result_type(*[t.data for t in ts])
+    dtype = np.result_type(*[t.array for t in ts])
     with no_grad(), np.errstate(over='ignore', invalid='ignore'):
-        norms = np.array([_vector_norm(t.data, p) for t in ts], dtype=dtype)
+        norms = np.array([_vector_norm(t.array, p) for t in ts], dtype=dtype)
         total = np.asarray(_vector_norm(norms, p), dtype=dtype)
     if error_if_nonfinite and not np.isfinite(total):
         raise RuntimeError(f"get_total_norm: the total norm of order {p} for gradients from `parameters` is non-finite ({total}), so it "
@@ -51,14 +51,14 @@ def clip_grads_with_norm_(parameters, # a Tensor or an iterable of Tensors whose
     "Scale the gradients in place by $\\min(1, c/(\\|g\\| + 10^{-6}))$, as `torch.nn.utils.clip_grads_with_norm_`."
     grads = [p.grad for p in _as_list(parameters) if p.grad is not None]
     if not grads: return
-    total = np.asarray(total_norm.data if isinstance(total_norm, Tensor) else total_norm)
+    total = np.asarray(total_norm.array if isinstance(total_norm, Tensor) else total_norm)
     if total.dtype.kind != 'f': total = total.astype(np.float32)
     t = total.dtype.type
     coef = np.minimum(t(float(max_norm)) / (total + t(1e-6)), t(1.0))
     with no_grad(), np.errstate(invalid='ignore'):           # inf · 0 = nan is intended (as PyTorch)
         for g in grads:
-            if g.data.flags.writeable and g.data.dtype.kind == 'f': g.data *= coef
-            else: g.data = (g.data * coef).astype(g.data.dtype)
+            if g.array.flags.writeable and g.array.dtype.kind == 'f': g.array *= coef
+            else: g.array = (g.array * coef).astype(g.array.dtype)
 
 def clip_grad_norm_(parameters, # a Tensor or an iterable of Tensors whose `.grad` to clip
                     max_norm:float, # the largest allowed total norm $c$
@@ -81,8 +81,8 @@ def clip_grad_value_(parameters, # a Tensor or an iterable of Tensors whose `.gr
         for p in _as_list(parameters):
             g = p.grad
             if g is None: continue
-            if g.data.flags.writeable: np.clip(g.data, -c, c, out=g.data)
-            else: g.data = np.clip(g.data, -c, c)
+            if g.array.flags.writeable: np.clip(g.array, -c, c, out=g.array)
+            else: g.array = np.clip(g.array, -c, c)
 
 # %% ../../nbs/22_clip.ipynb #44239b51
 def parameters_to_vector(parameters, # an iterable of Tensors
@@ -104,5 +104,5 @@ def vector_to_parameters(vec:Tensor, # a 1-d Tensor with as many elements as the
                          f"{[p.shape for p in ps]}, got shape {vec.shape}")
     i = 0
     for p in ps:
-        np.copyto(p.data, vec.data[i:i + p.numel()].reshape(p.shape), casting='unsafe')
+        np.copyto(p.array, vec.array[i:i + p.numel()].reshape(p.shape), casting='unsafe')
         i += p.numel()

@@ -80,8 +80,8 @@ class Optimizer:
             for p in group['params']:
                 if p.grad is None: continue
                 if set_to_none: p.grad = None
-                elif p.grad.requires_grad or not p.grad.data.flags.writeable: p.grad = _wrap(np.zeros_like(p.grad.data))
-                else: p.grad.data[...] = 0
+                elif p.grad.requires_grad or not p.grad.array.flags.writeable: p.grad = _wrap(np.zeros_like(p.grad.array))
+                else: p.grad.array[...] = 0
 
     def _update(self, p:Tensor, g:np.ndarray, group:dict): raise NotImplementedError(f"{_named(self)} must define _update")
 
@@ -93,7 +93,7 @@ class Optimizer:
         with no_grad():
             for group in self.param_groups:
                 for p in group['params']:
-                    if p.grad is not None: self._update(p, p.grad.data, group)
+                    if p.grad is not None: self._update(p, p.grad.array, group)
         return loss
 
     def __repr__(self):
@@ -103,7 +103,7 @@ class Optimizer:
         return s + ')'
 
 # %% ../../nbs/20_optim.ipynb #c4e57304
-def _copy_value(v): return v.data.copy() if isinstance(v, Tensor) else v.copy() if isinstance(v, np.ndarray) else copy.deepcopy(v)
+def _copy_value(v): return v.array.copy() if isinstance(v, Tensor) else v.copy() if isinstance(v, np.ndarray) else copy.deepcopy(v)
 
 @patch
 def state_dict(self:Optimizer)->dict: # {'state': {index: {name: array or number}}, 'param_groups': [{**options, 'params': [indices]}]}
@@ -119,7 +119,7 @@ def state_dict(self:Optimizer)->dict: # {'state': {index: {name: array or number
 
 def _load_value(key, v, p, where, errors):
     "The state value `v` for parameter `p` as the optimiser stores it, or None after appending to `errors`."
-    if isinstance(v, Tensor): v = v.data
+    if isinstance(v, Tensor): v = v.array
     if key == 'step':                                      # a count, stored as a float (PyTorch's float32 tensor)
         if np.size(v) != 1: errors.append(f"{where} must be a number, got shape {np.shape(v)}")
         else: return float(np.asarray(v).item())
@@ -172,7 +172,7 @@ def _check(opt, group, key, ok, label=None):
 def _l2(g, p, group, maximize=True):
     "The gradient with `maximize` (negate) and L2 `weight_decay` applied — a new array, `p.grad` is never modified."
     if maximize and group['maximize']: g = -g
-    if group['weight_decay'] != 0: g = g + group['weight_decay'] * p.data
+    if group['weight_decay'] != 0: g = g + group['weight_decay'] * p.array
     return g
 
 class SGD(Optimizer):
@@ -202,7 +202,7 @@ class SGD(Optimizer):
             if b is None: b = state['momentum_buffer'] = np.array(g, dtype=p.dtype)   # first step: b = g
             else: b *= mu; b += (1 - group['dampening']) * g
             g = g + mu * b if group['nesterov'] else b
-        p.data -= group['lr'] * g
+        p.array -= group['lr'] * g
 
 # %% ../../nbs/20_optim.ipynb #9a4343ef
 class Adagrad(Optimizer):
@@ -235,7 +235,7 @@ class Adagrad(Optimizer):
         g, s = _l2(g, p, group), state['sum']
         clr = group['lr'] / (1 + (state['step'] - 1) * group['lr_decay'])
         s += g * g
-        p.data -= clr * (g / (np.sqrt(s) + group['eps']))
+        p.array -= clr * (g / (np.sqrt(s) + group['eps']))
 
 # %% ../../nbs/20_optim.ipynb #4a57e1ef
 class RMSprop(Optimizer):
@@ -258,21 +258,21 @@ class RMSprop(Optimizer):
 
     def _update(self, p, g, group):
         state = self.state[p]
-        if not state: state.update(step=0., square_avg=np.zeros_like(p.data))
+        if not state: state.update(step=0., square_avg=np.zeros_like(p.array))
         state['step'] += 1
         g, a, v = _l2(g, p, group), group['alpha'], state['square_avg']
         v *= a; v += (1 - a) * (g * g)
         if group['centered']:
-            m = state.setdefault('grad_avg', np.zeros_like(p.data))
+            m = state.setdefault('grad_avg', np.zeros_like(p.array))
             m += (1 - a) * (g - m)
             avg = np.sqrt(v - m * m)
         else: avg = np.sqrt(v)
         avg += group['eps']
         if group['momentum'] > 0:
-            b = state.setdefault('momentum_buffer', np.zeros_like(p.data))
+            b = state.setdefault('momentum_buffer', np.zeros_like(p.array))
             b *= group['momentum']; b += g / avg
-            p.data -= group['lr'] * b
-        else: p.data -= group['lr'] * (g / avg)
+            p.array -= group['lr'] * b
+        else: p.array -= group['lr'] * (g / avg)
 
 # %% ../../nbs/20_optim.ipynb #0248e4d0
 class Adam(Optimizer):
@@ -300,21 +300,21 @@ class Adam(Optimizer):
     def _update(self, p, g, group):
         state = self.state[p]
         if not state:
-            state.update(step=0., exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
-            if group['amsgrad']: state['max_exp_avg_sq'] = np.zeros_like(p.data)
+            state.update(step=0., exp_avg=np.zeros_like(p.array), exp_avg_sq=np.zeros_like(p.array))
+            if group['amsgrad']: state['max_exp_avg_sq'] = np.zeros_like(p.array)
         state['step'] += 1
         t, (b1, b2), lr, wd = state['step'], group['betas'], group['lr'], group['weight_decay']
         if group['maximize']: g = -g
         if wd != 0:
-            if group['decoupled_weight_decay']: p.data *= 1 - lr * wd
-            else: g = g + wd * p.data
+            if group['decoupled_weight_decay']: p.array *= 1 - lr * wd
+            else: g = g + wd * p.array
         m, v = state['exp_avg'], state['exp_avg_sq']
         m += (1 - b1) * (g - m)                              # = b1·m + (1 - b1)·g
         v *= b2; v += (1 - b2) * (g * g)
         if group['amsgrad']:
             v = np.maximum(state.setdefault('max_exp_avg_sq', np.zeros_like(v)), v, out=state['max_exp_avg_sq'])
         denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + group['eps']
-        p.data -= lr / (1 - b1 ** t) * (m / denom)
+        p.array -= lr / (1 - b1 ** t) * (m / denom)
 
 class AdamW(Adam):
     "Adam with decoupled weight decay $\\theta \\leftarrow (1 - \\eta\\lambda)\\theta$; as `torch.optim.AdamW`."

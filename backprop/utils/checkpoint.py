@@ -125,10 +125,10 @@ class _Checkpoint:
                      and (o.requires_grad or self.reentrant)]
         self.spec = [(items[i].shape, items[i].dtype) for i in self.diff]
         if not self.diff: return out
-        if len(self.diff) == 1: self.result = items[self.diff[0]].data
+        if len(self.diff) == 1: self.result = items[self.diff[0]].array
         else:
             dt = np.result_type(*[d for _, d in self.spec])
-            self.result = np.concatenate([items[i].data.astype(dt, copy=False).ravel() for i in self.diff])
+            self.result = np.concatenate([items[i].array.astype(dt, copy=False).ravel() for i in self.diff])
         node = CheckpointFunction.apply(*inputs, ckpt=self)
         if isinstance(out, Tensor): return node
         a = 0
