@@ -9,13 +9,13 @@ __all__ = []
 
 # %% ../../nbs/19_nn.ipynb #57af83c5
 from .module import Parameter, Module, Sequential, ModuleList, Identity
-from .layers import Linear, Flatten, ReLU, LeakyReLU, GELU, Tanh, Sigmoid, Softmax, \
-    LogSoftmax, Dropout, Embedding
+from .layers import Linear, Flatten, Unflatten, ReLU, LeakyReLU, GELU, SiLU, ELU, Softplus, \
+    Hardtanh, ReLU6, LogSigmoid, Tanh, Sigmoid, Softmax, LogSoftmax, Dropout, Dropout2d, Embedding
 from .conv import Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .rnn import RNN
-from .losses import MSELoss, L1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss, \
-    CrossEntropyLoss, NLLLoss
+from backprop.nn.losses import MSELoss, L1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, \
+    NLLLoss
 from .residual import Residual, ResBlock, ConvResBlock
 from . import init, functional
 from . import utils

@@ -9,7 +9,8 @@ __all__ = []
 
 # %% ../../nbs/18_functional.ipynb #68954c13
 from ..ops import relu, tanh, sigmoid, softmax, log_softmax
-from .layers import linear, leaky_relu, erf, gelu, dropout, embedding
+from .layers import linear, leaky_relu, erf, gelu, silu, elu, softplus, hardtanh, relu6, \
+    logsigmoid, dropout, dropout2d, embedding
 from .conv import conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d
 from .norm import batch_norm, layer_norm
 from .rnn import rnn_recurrence, rnn

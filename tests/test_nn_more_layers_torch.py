@@ -1,0 +1,122 @@
+"PyTorch oracle for the activations, Dropout2d and Unflatten added for issue 9: outputs and input gradients over hypothesis-chosen shapes."
+import warnings
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as TF
+import backprop as bp
+import backprop.nn as nn
+import backprop.nn.functional as F
+from backprop.core import tensor, manual_seed
+
+pytestmark = pytest.mark.torch
+TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-6)}
+shapes = st.lists(st.integers(1, 5), min_size=0, max_size=4).map(tuple)
+dtypes = st.sampled_from([np.float64, np.float32])
+
+
+def both(f_bp, f_t, x, g):
+    "Forward + backward on both libraries; return (y, dx) pairs."
+    xb = tensor(x, requires_grad=True); yb = f_bp(xb); yb.backward(tensor(g.astype(yb.dtype)))
+    xt = torch.tensor(x, requires_grad=True); yt = f_t(xt); yt.backward(torch.tensor(g.astype(x.dtype)))
+    return (yb.array, yt.detach().numpy()), (xb.grad.array, xt.grad.numpy())
+
+
+# alphas/betas exactly representable in float32: PyTorch's CPU backward kernels round the scalar to float32
+PAIRS = {
+    'silu': (lambda: (nn.SiLU(), torch.nn.SiLU()), F.silu, TF.silu, ()),
+    'elu': (lambda: (nn.ELU(0.75), torch.nn.ELU(0.75)), F.elu, TF.elu, (0.75,)),
+    'softplus': (lambda: (nn.Softplus(), torch.nn.Softplus()), F.softplus, TF.softplus, ()),
+    'softplus_beta': (lambda: (nn.Softplus(2., 3.), torch.nn.Softplus(2., 3.)), F.softplus, TF.softplus, (2., 3.)),
+    'hardtanh': (lambda: (nn.Hardtanh(-0.5, 1.5), torch.nn.Hardtanh(-0.5, 1.5)), F.hardtanh, TF.hardtanh, (-0.5, 1.5)),
+    'relu6': (lambda: (nn.ReLU6(), torch.nn.ReLU6()), F.relu6, TF.relu6, ()),
+    'logsigmoid': (lambda: (nn.LogSigmoid(), torch.nn.LogSigmoid()), F.logsigmoid, TF.logsigmoid, ()),
+    'gelu_tanh': (lambda: (nn.GELU('tanh'), torch.nn.GELU('tanh')), lambda t, a: F.gelu(t, approximate=a), lambda t, a: TF.gelu(t, approximate=a), ('tanh',)),
+}
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+@settings(max_examples=20, deadline=None)
+@given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2**31 - 1), scale=st.sampled_from([0.5, 3., 30.]))
+def test_activation_matches_torch(name, shape, dtype, seed, scale):
+    mods, f_bp, f_t, args = PAIRS[name]
+    rng = np.random.default_rng(seed)
+    x, g = (rng.standard_normal(shape) * scale).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    ours, theirs = mods()
+    assert repr(ours) == repr(theirs)
+    for fb, ft in [(ours, theirs), (lambda t: f_bp(t, *args), lambda t: f_t(t, *args))]:
+        (y1, y2), (g1, g2) = both(fb, ft, x, g)
+        assert y1.dtype == y2.dtype
+        np.testing.assert_allclose(y1, y2, **TOL[dtype])
+        np.testing.assert_allclose(g1, g2, **TOL[dtype])
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_activation_extremes_match_torch(name):
+    _, f_bp, f_t, args = PAIRS[name]
+    for dtype in (np.float32, np.float64):
+        x = np.array([-1e4, -100., -20., -1e-3, 0., 1e-3, 20., 100., 1e4], dtype)
+        g = np.ones_like(x)
+        with np.errstate(over='raise', invalid='raise', divide='raise'):
+            (y1, y2), (g1, g2) = both(lambda t: f_bp(t, *args), lambda t: f_t(t, *args), x, g)
+        np.testing.assert_allclose(y1, y2, rtol=1e-6, atol=1e-30)
+        np.testing.assert_allclose(g1, g2, rtol=1e-6, atol=1e-30)
+
+
+def test_activation_second_order_matches_torch():
+    rng = np.random.default_rng(0)
+    x0, v = rng.standard_normal((3, 4)) * 2, rng.standard_normal((3, 4))
+    for name, (_, f_bp, f_t, args) in PAIRS.items():
+        if name in ('hardtanh', 'relu6'): continue          # piecewise linear: second derivative 0 (torch: no graph)
+        x = tensor(x0, requires_grad=True)
+        (gx,) = bp.autograd.grad((f_bp(x, *args) * tensor(v)).sum(), [x], create_graph=True)
+        (h,) = bp.autograd.grad((gx * gx).sum(), [x])
+        xt = torch.tensor(x0, requires_grad=True)
+        (gxt,) = torch.autograd.grad((f_t(xt, *args) * torch.tensor(v)).sum(), [xt], create_graph=True)
+        (ht,) = torch.autograd.grad((gxt * gxt).sum(), [xt])
+        np.testing.assert_allclose(h.array, ht.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 4), c=st.integers(1, 6), hw=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+       p=st.sampled_from([0., 0.2, 0.5, 1.]), seed=st.integers(0, 1000))
+def test_dropout2d_is_a_channel_mask(n, c, hw, p, seed):
+    "Same law as PyTorch's: each (sample, channel) map is kept (scaled by 1/(1-p)) or zeroed as a whole."
+    manual_seed(seed)
+    x = tensor(np.random.default_rng(seed).uniform(1, 2, (n, c) + hw), requires_grad=True)
+    y = F.dropout2d(x, p)
+    ratio = y.array / x.array
+    per_map = ratio.reshape(n, c, -1)
+    np.testing.assert_allclose(per_map, np.broadcast_to(per_map[..., :1], per_map.shape), rtol=1e-14)
+    kept = per_map[..., 0] != 0
+    if p == 1: assert not kept.any()
+    else: np.testing.assert_allclose(per_map[..., 0][kept], 1 / (1 - p))
+    y.backward(tensor(np.ones(y.shape)))
+    np.testing.assert_allclose(x.grad.array, ratio)
+    assert F.dropout2d(x, p, training=False) is x
+
+
+def test_dropout2d_rate_and_warning_match_torch():
+    manual_seed(0)
+    y = F.dropout2d(bp.ones(64, 50, 2, 2), 0.3)
+    assert abs((y.array[:, :, 0, 0] == 0).mean() - 0.3) < 0.03
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always'); F.dropout2d(bp.ones(2, 3, 4))
+    with warnings.catch_warnings(record=True) as wt:
+        warnings.simplefilter('always'); TF.dropout2d(torch.ones(2, 3, 4))
+    assert len(w) == len(wt) == 1 and 'Received a 3D input to dropout2d' in str(w[0].message) and 'Received a 3D input to dropout2d' in str(wt[0].message)
+    assert repr(nn.Dropout2d(0.3)) == repr(torch.nn.Dropout2d(0.3))
+
+
+@settings(max_examples=20, deadline=None)
+@given(lead=st.integers(1, 3), a=st.integers(1, 4), b=st.integers(1, 4), tail=st.integers(1, 3), neg=st.booleans(), seed=st.integers(0, 100))
+def test_unflatten_matches_torch(lead, a, b, tail, neg, seed):
+    rng = np.random.default_rng(seed)
+    x, g = rng.standard_normal((lead, a * b, tail)), rng.standard_normal((lead, a, b, tail))
+    sizes = (a, -1) if neg else (a, b)
+    ours, theirs = nn.Unflatten(1, sizes), torch.nn.Unflatten(1, sizes)
+    assert repr(ours) == repr(theirs)
+    (y1, y2), (g1, g2) = both(ours, theirs, x, g)
+    np.testing.assert_array_equal(y1, y2); np.testing.assert_array_equal(g1, g2)
