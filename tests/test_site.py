@@ -327,3 +327,28 @@ def test_internal_links_resolve(report):
             if frag and path in report['pages'] and frag not in report['pages'][path]['ids']:
                 errs.append(f'{f}: link to missing anchor {url}')
     _fail_if(sorted(set(errs)), 'broken internal links')
+
+
+def test_folded_solutions_expand(report, browser):
+    "Exercise solutions are folded (<details class=code-fold>), start closed, and open on a click to show their code"
+    if report['name'] != 'project': pytest.skip('the exercises live in the project notebooks')
+    heads = lambda a: ' '.join(h['text'] for h in a['headings'])
+    pages = sorted(f for f, a in report['pages'].items() if re.search(r'\bExercises?\b', heads(a)))
+    assert 'backprop_by_hand.html' in pages, 'the "Backprop by hand" chapter is missing'
+    httpd, base = serve(report['out'])
+    errs = []
+    try:
+        for f in pages:
+            page = browser.new_page()
+            page.goto(base + f, wait_until='networkidle')
+            folds = page.locator('details.code-fold')
+            if folds.count() == 0: errs.append(f'{f}: exercises without a folded solution'); page.close(); continue
+            first = folds.first
+            if first.evaluate('d => d.open'): errs.append(f'{f}: the solution starts open')
+            first.locator('summary').click()
+            if not (first.evaluate('d => d.open') and first.locator('pre').first.is_visible()):
+                errs.append(f'{f}: the solution does not expand on a click')
+            page.close()
+    finally:
+        httpd.shutdown()
+    _fail_if(errs, 'folded solutions')
