@@ -12,8 +12,9 @@
  * cells marked `#| hide`, `#| include: false`, `#| export`/`exporti`/`default_exp` are left out,
    `#| echo: false` shows only the outputs, `#| output: false` / `eval: false` only the code, and the
    `#|` lines themselves are removed;
- * links to notebooks (`01_core.ipynb#x`) become links to their page on the hosted docs
-   ([project.urls] Documentation in pyproject.toml), as nbdev's readme filter does.
+ * links to notebooks (`01_core.ipynb#x`) and to site pages (`core.html`) become links to the page on the
+   hosted docs ([project.urls] Documentation in pyproject.toml), as nbdev's readme filter does: a reader on
+   GitHub lands on the rendered chapter, with its outputs and plots (the notebooks are stored without outputs).
 Outputs are the ones stored in the notebook (so the result does not depend on running anything);
 pass --execute to run index.ipynb first (as tools/build_site.py does) and include fresh outputs.
 """
@@ -48,13 +49,14 @@ def _docs_url(root=ROOT):
 
 
 def _fix_links(md, docs_url):
-    "Relative links to notebooks -> their hosted docs page (README is read on GitHub/PyPI)"
+    "Relative links to notebooks and site pages -> their hosted docs page (README is read on GitHub/PyPI)"
     if not docs_url: return md
     def _sub(m):
         text, target = m.group(1), m.group(2)
         path, _, frag = target.partition('#')
-        if re.match(r'^[a-zA-Z][\w+.-]*:', target) or not path.endswith('.ipynb'): return m.group(0)
-        name = re.sub(r'^\d+[a-zA-Z0-9]*_', '', Path(path).name.lower())[:-len('.ipynb')] + '.html'
+        if re.match(r'^[a-zA-Z][\w+.-]*:', target) or not path.endswith(('.ipynb', '.html')) or path.startswith('/'): return m.group(0)
+        stem = Path(path).name.lower().rsplit('.', 1)[0]
+        name = (re.sub(r'^\d+[a-zA-Z0-9]*_', '', stem) if path.endswith('.ipynb') else stem) + '.html'
         page = (Path(path).parent/name).as_posix().lstrip('./')
         return f'[{text}]({docs_url}/{page}{"#" + frag if frag else ""})'
     return re.sub(r'\[([^\]]*)\]\(([^)\s]+)\)', _sub, md)
