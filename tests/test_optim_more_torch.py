@@ -65,6 +65,9 @@ class Pair:
             np.testing.assert_allclose(b.array, t.detach().numpy(), **TOL[self.dtype], err_msg=f'{self.name} {self.kw}')
 
 
+def np_of(v): return np.array(v.array if hasattr(v, 'array') else v)
+
+
 SCALARS = ('step', 'mu_product')
 def torch_sd_to_np(sd):
     conv = lambda k, v: float(v.item()) if k in SCALARS else v.detach().numpy().copy() if torch.is_tensor(v) else v
@@ -125,7 +128,7 @@ def test_state_dict_resume_and_across_libraries(name, tmp_path):
     opt2 = getattr(optim, name)(spec(bm2, name, kw, True), **kw); opt2.load_state_dict(load(tmp_path / 'opt.npz'))
     _, bm3, _, _ = make_models(); bm3.load_state_dict({k: v.detach().numpy().copy() for k, v in pair.tm.state_dict().items()})
     opt3 = getattr(optim, name)(spec(bm3, name, kw, True), **kw); opt3.load_state_dict(torch_sd_to_np(pair.topt.state_dict()))
-    tm4, _, _, _ = make_models(); tm4.load_state_dict({k: torch.tensor(v) for k, v in pair.bm.state_dict().items()})
+    tm4, _, _, _ = make_models(); tm4.load_state_dict({k: torch.tensor(np_of(v)) for k, v in pair.bm.state_dict().items()})
     topt4 = getattr(torch.optim, name)(spec(tm4, name, kw, True), **kw); topt4.load_state_dict(np_sd_to_torch(pair.bopt.state_dict()))
     for _ in range(10):
         pair.step_torch(); pair.step_bp(); pair.step_bp(bm2, opt2); pair.step_bp(bm3, opt3); pair.step_torch(tm4, topt4)
@@ -197,3 +200,149 @@ def test_lbfgs_rejects_groups_like_torch():
     x, y = tensor([0.], requires_grad=True), tensor([0.], requires_grad=True)
     with pytest.raises(ValueError, match="doesn't support per-parameter options"): optim.LBFGS([{'params': [x]}, {'params': [y]}])
     with pytest.raises(ValueError, match="only 'strong_wolfe'"): optim.LBFGS([x], line_search_fn='armijo')
+
+
+# ------------------------------------------------------------------ the later schedulers: same lr (and momentum) sequences as torch
+
+import warnings
+from torch.optim import lr_scheduler as TL
+from backprop.optim import lr_scheduler as BL
+
+
+def sched_opts(name='SGD', lrs=(0.1, 0.03), **kw):
+    t = getattr(torch.optim, name)([{'params': [torch.zeros(2, requires_grad=True)], 'lr': lr} for lr in lrs], **kw)
+    b = getattr(optim, name)([{'params': [tensor([0., 0.], requires_grad=True)], 'lr': lr} for lr in lrs], **kw)
+    return t, b
+
+
+def snap(s):
+    gs = s.optimizer.param_groups
+    return (list(map(float, s.get_last_lr())), [float(g['lr']) for g in gs],
+            [float(g['momentum']) if 'momentum' in g else float(g['betas'][0]) for g in gs])
+
+
+def trace(s, n, metrics=None):
+    out = [snap(s)]
+    for i in range(n):
+        s.optimizer.step()
+        s.step() if metrics is None else s.step(metrics[i])
+        out.append(snap(s))
+    return out
+
+
+class Mul:
+    "A callable object (its __dict__ is saved in the state dict, as PyTorch does)."
+    def __init__(self, f): self.f = f
+    def __call__(self, e): return self.f if e % 2 else 1.
+
+
+SCHEDS = {
+    'MultiStepLR': (lambda L, o: L.MultiStepLR(o, milestones=[2, 5, 5, 9], gamma=0.5), 14),
+    'ConstantLR': (lambda L, o: L.ConstantLR(o, factor=0.25, total_iters=4), 8),
+    'ConstantLR-default': (lambda L, o: L.ConstantLR(o), 8),
+    'PolynomialLR': (lambda L, o: L.PolynomialLR(o, total_iters=6, power=2.), 9),
+    'PolynomialLR-default': (lambda L, o: L.PolynomialLR(o), 7),
+    'MultiplicativeLR': (lambda L, o: L.MultiplicativeLR(o, lambda e: 0.9 if e % 2 else 0.95), 8),
+    'MultiplicativeLR-obj': (lambda L, o: L.MultiplicativeLR(o, [Mul(0.9), Mul(0.5)]), 8),
+    'CAWR': (lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.001), 25),
+    'CAWR-1': (lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=4), 13),
+    'CyclicLR': (lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=3, step_size_down=2), 20),
+    'CyclicLR-2': (lambda L, o: L.CyclicLR(o, [0.01, 0.02], 0.1, step_size_up=2, mode='triangular2', base_momentum=[0.7, 0.8]), 20),
+    'CyclicLR-exp': (lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=2, mode='exp_range', gamma=0.9, cycle_momentum=False), 20),
+    'CyclicLR-fn': (lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=2, scale_fn=lambda x: 1 / (1 + x), scale_mode='iterations'), 12),
+    'Chained': (lambda L, o: L.ChainedScheduler([L.ConstantLR(o, factor=0.5, total_iters=3), L.ExponentialLR(o, gamma=0.9)]), 10),
+    'Chained-three': (lambda L, o: L.ChainedScheduler([L.MultiStepLR(o, [3, 6]), L.PolynomialLR(o, 8), L.ConstantLR(o, 0.5, 2)]), 10),
+    'Sequential-multistep': (lambda L, o: L.SequentialLR(o, [L.ConstantLR(o, 0.1, 4), L.MultiStepLR(o, [3, 5])], milestones=[4]), 12),
+}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize('key', list(SCHEDS))
+@pytest.mark.parametrize('opt_name,opt_kw', [('SGD', dict(momentum=0.9)), ('Adam', {})])
+def test_scheduler_sequence_matches_torch(key, opt_name, opt_kw):
+    make, n = SCHEDS[key]
+    to, bo = sched_opts(opt_name, **opt_kw)
+    assert trace(make(BL, bo), n) == trace(make(TL, to), n)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize('key', list(SCHEDS))
+def test_scheduler_state_dict_resume(key, tmp_path):
+    "Save scheduler and optimiser state (through bp.save), rebuild, load: the rest equals the uninterrupted run and torch's."
+    make, n = SCHEDS[key]
+    to, bo = sched_opts(momentum=0.9)
+    ts, bs = make(TL, to), make(BL, bo)
+    at = n // 2
+    trace(ts, at); trace(bs, at)
+    save({'s': bs.state_dict(), 'o': bo.state_dict()}, tmp_path / 'ck.npz'); ck = load(tmp_path / 'ck.npz')
+    _, bo2 = sched_opts(momentum=0.9); bs2 = make(BL, bo2)
+    bs2.load_state_dict(ck['s']); bo2.load_state_dict(ck['o'])
+    rest, rest2, trest = trace(bs, n - at), trace(bs2, n - at), trace(ts, n - at)
+    assert rest2 == rest == trest
+    # torch's own state dict resumes a backprop scheduler too
+    _, bo3 = sched_opts(momentum=0.9); bs3 = make(BL, bo3)
+    to_, bo_ = sched_opts(momentum=0.9); ts_ = make(TL, to_); trace(ts_, at)
+    bs3.load_state_dict(ts_.state_dict())
+    bo3.load_state_dict({'state': {}, 'param_groups': [dict(g) for g in to_.state_dict()['param_groups']]})
+    assert trace(bs3, n - at) == trace(ts_, n - at)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_scheduler_state_dict_keys_match_torch():
+    for key, (make, _) in SCHEDS.items():
+        to, bo = sched_opts(momentum=0.9)
+        tk = set(make(TL, to).state_dict()) - {'_get_lr_called_within_step'}
+        assert set(make(BL, bo).state_dict()) == tk, key
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize('key', ['MultiStepLR', 'ConstantLR', 'PolynomialLR'])
+def test_scheduler_step_with_epoch_uses_closed_form_like_torch(key):
+    make, _ = SCHEDS[key]
+    to, bo = sched_opts()
+    ts, bs = make(TL, to), make(BL, bo)
+    for e in (3, 5, 2, 11, 1):
+        ts.step(e); bs.step(e); assert snap(bs) == snap(ts)
+    for _ in range(3): ts.step(); bs.step(); assert snap(bs) == snap(ts)
+
+
+def test_cawr_fractional_epochs_like_torch():
+    to, bo = sched_opts()
+    ts, bs = TL.CosineAnnealingWarmRestarts(to, T_0=3, T_mult=2, eta_min=0.01), BL.CosineAnnealingWarmRestarts(bo, T_0=3, T_mult=2, eta_min=0.01)
+    for e in np.arange(0, 25, 0.3).tolist() + [4, 2.5, 30.]:
+        ts.step(e); bs.step(e); assert snap(bs) == snap(ts)
+    for _ in range(5): ts.step(); bs.step(); assert snap(bs) == snap(ts)
+    with pytest.raises(ValueError, match='Expected non-negative epoch'): bs.step(-1)
+
+
+METRICS = [5, 4, 4.1, 4.0, 3.9996, 3, 3.5, 3.5, 3.5, 3.5, 3.5, 3.5, 3.5, 2.9, 3., 3., 3., 3., 3.]
+@pytest.mark.parametrize('kw', [dict(), dict(factor=0.5, patience=2), dict(mode='max', patience=0, cooldown=2),
+                                dict(patience=1, threshold=0.1, threshold_mode='abs', min_lr=[0.02, 0.001]),
+                                dict(mode='max', threshold_mode='abs', patience=1, factor=0.3, eps=0.02)])
+def test_reduce_on_plateau_matches_torch(kw, tmp_path):
+    to, bo = sched_opts(momentum=0.9)
+    ts, bs = TL.ReduceLROnPlateau(to, **kw), BL.ReduceLROnPlateau(bo, **kw)
+    m = METRICS if kw.get('mode') != 'max' else [-x for x in METRICS]
+    assert trace(bs, 10, m) == trace(ts, 10, m)
+    save(bs.state_dict(), tmp_path / 's.npz')
+    _, bo2 = sched_opts(momentum=0.9); bo2.load_state_dict(bo.state_dict())
+    bs2 = BL.ReduceLROnPlateau(bo2, **kw); bs2.load_state_dict(load(tmp_path / 's.npz'))
+    rest = trace(bs, len(m) - 10, m[10:])
+    assert trace(bs2, len(m) - 10, m[10:]) == rest == trace(ts, len(m) - 10, m[10:])
+    assert set(bs.state_dict()) == set(ts.state_dict()) - {'_get_lr_called_within_step'}
+
+
+def test_scheduler_errors_like_torch():
+    to, bo = sched_opts()
+    for L, o in ((TL, to), (BL, bo)):
+        with pytest.raises(ValueError, match='Factor should be < 1.0'): L.ReduceLROnPlateau(o, factor=1.)
+        with pytest.raises(ValueError, match='unknown'): L.ReduceLROnPlateau(o, mode='maximum')
+        with pytest.raises(ValueError, match='Constant multiplicative factor expected to be between 0 and 1'): L.ConstantLR(o, factor=1.5)
+        with pytest.raises(ValueError, match='Expected positive integer T_0'): L.CosineAnnealingWarmRestarts(o, T_0=0)
+        with pytest.raises(ValueError, match='Expected integer T_mult >= 1'): L.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=0)
+        with pytest.raises(ValueError, match='mode is invalid and scale_fn is None'): L.CyclicLR(o, 0.1, 1., mode='saw', cycle_momentum=False)
+        with pytest.raises(ValueError, match='does not support `ReduceLROnPlateau`'): L.ChainedScheduler([L.ReduceLROnPlateau(o)])
+        with pytest.raises(TypeError, match='lr_lambda should be a function'): L.MultiplicativeLR(o, 0.9)
+    ta, ba = sched_opts('Adagrad')
+    for L, o in ((TL, ta), (BL, ba)):
+        with pytest.raises(ValueError, match='optimizer must support momentum'): L.CyclicLR(o, 0.1, 1.)
