@@ -57,7 +57,7 @@ def clip_grads_with_norm_(parameters, # a Tensor or an iterable of Tensors whose
     coef = np.minimum(t(float(max_norm)) / (total + t(1e-6)), t(1.0))
     with no_grad(), np.errstate(invalid='ignore'):           # inf · 0 = nan is intended (as PyTorch)
         for g in grads:
-            if g.array.flags.writeable and g.array.dtype.kind == 'f': g.array *= coef
+            if g.array.flags.writeable and g.array.dtype.kind == 'f': g.mul_(coef)     # in place: the version counter records it
             else: g.array = (g.array * coef).astype(g.array.dtype)
 
 def clip_grad_norm_(parameters, # a Tensor or an iterable of Tensors whose `.grad` to clip
@@ -81,7 +81,7 @@ def clip_grad_value_(parameters, # a Tensor or an iterable of Tensors whose `.gr
         for p in _as_list(parameters):
             g = p.grad
             if g is None: continue
-            if g.array.flags.writeable: np.clip(g.array, -c, c, out=g.array)
+            if g.array.flags.writeable: g.copy_(np.clip(g.array, -c, c))   # through copy_, so the version counter records it
             else: g.array = np.clip(g.array, -c, c)
 
 # %% ../../nbs/22_clip.ipynb #44239b51
@@ -103,6 +103,7 @@ def vector_to_parameters(vec:Tensor, # a 1-d Tensor with as many elements as the
         raise ValueError(f"vector_to_parameters: expected a 1-d vector of {n} elements for parameters of shapes "
                          f"{[p.shape for p in ps]}, got shape {vec.shape}")
     i = 0
-    for p in ps:
-        np.copyto(p.array, vec.array[i:i + p.numel()].reshape(p.shape), casting='unsafe')
-        i += p.numel()
+    with no_grad():                                        # copy_ bumps each parameter's version counter
+        for p in ps:
+            p.copy_(vec.array[i:i + p.numel()].reshape(p.shape))
+            i += p.numel()
