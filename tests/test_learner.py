@@ -31,7 +31,7 @@ def learner(seed=0, dl_seed=0, p=0.1, **kw):
     return Learner(model(seed, p), dls(dl_seed), nn.CrossEntropyLoss(), metrics=[accuracy], **kw)
 
 
-def weights(learn): return {k: v.copy() for k, v in learn.model.state_dict().items()}
+def weights(learn): return {k: np.array(v.numpy()) for k, v in learn.model.state_dict().items()}
 
 
 def assert_same(a, b):

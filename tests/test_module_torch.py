@@ -72,7 +72,7 @@ def test_state_dict_keys_shapes_dtypes_order():
     for k in ours:
         assert ours[k].shape == theirs[k].shape, k
         assert ours[k].dtype == theirs[k].dtype, k
-        assert isinstance(ours[k], np.ndarray)
+        assert isinstance(ours[k], Tensor) and not ours[k].requires_grad      # tensors, as PyTorch
 
 
 def test_registry_names_match_torch():
@@ -101,7 +101,7 @@ def test_load_torch_state_dict_and_back():
     for k, v in b2.state_dict().items(): np.testing.assert_array_equal(v, np_sd(t)[k])
     # bp -> torch (strict)
     manual_seed(2); b3 = BpNet(); t2 = TorchNet()
-    t2.load_state_dict({k: torch.from_numpy(v) for k, v in b3.state_dict().items()})
+    t2.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in b3.state_dict().items()})
     for k, v in np_sd(t2).items(): np.testing.assert_array_equal(v, b3.state_dict()[k])
 
 
@@ -109,7 +109,7 @@ def test_load_errors_like_torch():
     b, t = BpNet(), TorchNet()
     bad = np_sd(t)
     del bad['bn.running_var']; bad['extra.weight'] = np.zeros(2, np.float32); bad['features.0.weight'] = np.zeros((4, 5), np.float32)
-    before = b.state_dict()
+    before = {k: v.clone() for k, v in b.state_dict().items()}
     with pytest.raises(RuntimeError) as ours: b.load_state_dict(bad)
     with pytest.raises(RuntimeError) as theirs: t.load_state_dict({k: torch.from_numpy(v) for k, v in bad.items()})
     for s in ['Error(s) in loading state_dict for', 'Missing key(s) in state_dict: "bn.running_var"',
@@ -162,7 +162,7 @@ def test_linear_models_round_trip_and_forward(dtype):
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(b(tensor(x)).array, t(torch.from_numpy(x)).detach().numpy(), **tol)
     t2 = tnn.Sequential(tnn.Linear(5, 8), tnn.ReLU(), tnn.Linear(8, 3)).to(t[0].weight.dtype)
-    t2.load_state_dict({k: torch.from_numpy(v) for k, v in b.state_dict().items()})
+    t2.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in b.state_dict().items()})
     np.testing.assert_allclose(t2(torch.from_numpy(x)).detach().numpy(), b(tensor(x)).array, **tol)
 
 

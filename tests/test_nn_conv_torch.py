@@ -22,7 +22,7 @@ def one_torch_thread():
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-4, atol=1e-5)}
 
 
-def to_torch(sd): return {k: torch.tensor(v) for k, v in sd.items()}
+def to_torch(sd): return {k: torch.tensor(v.numpy()) for k, v in sd.items()}
 
 
 def close(a, b, dtype, msg=''):

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.torch
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-6)}
 
 
-def to_torch(sd): return {k: torch.tensor(v) for k, v in sd.items()}
+def to_torch(sd): return {k: torch.tensor(v.numpy()) for k, v in sd.items()}
 
 
 def run(module_or_fn, x, g, params=()):

@@ -93,7 +93,7 @@ def test_batchnorm_matches_torch(cfg):
 
     # and back: backprop's state loads into a fresh torch module and reproduces its evaluation output
     tm2 = getattr(torch.nn, cfg['name'])(C, **kw).to(tdt).eval()
-    tm2.load_state_dict({k: torch.from_numpy(v) for k, v in bm.state_dict().items()})
+    tm2.load_state_dict({k: torch.tensor(v.numpy()) for k, v in bm.state_dict().items()})
     x = rng.standard_normal(shape).astype(dtype)
     close(bm(tensor(x)).array, tm2(torch.tensor(x, dtype=tdt)), f"eval after state transfer back {cfg}", dtype)
 

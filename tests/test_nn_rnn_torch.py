@@ -39,7 +39,7 @@ def make_pair(cfg, dtype, copy, seed):
     torch.manual_seed(seed); manual_seed(seed)
     tm, bm = torch.nn.RNN(**cfg).to(TDT[dtype]), RNN(**cfg).to(dtype)
     if copy == 'torch->bp': bm.load_state_dict(tm.state_dict())
-    else: tm.load_state_dict({k: torch.from_numpy(v) for k, v in bm.state_dict().items()})
+    else: tm.load_state_dict({k: torch.tensor(v.numpy()) for k, v in bm.state_dict().items()})
     for (nb, pb), (nt, pt) in zip(bm.named_parameters(), tm.named_parameters()):
         assert nb == nt and pb.shape == tuple(pt.shape)
         np.testing.assert_array_equal(pb.array, pt.detach().numpy())

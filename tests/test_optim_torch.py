@@ -177,7 +177,7 @@ def test_state_dict_across_libraries(name):
     opt2.load_state_dict(torch_sd_to_np(pair.topt.state_dict()))
     # backprop -> torch: a fresh torch optimiser picks up backprop's state
     tm3, _, _, _ = make_models()
-    tm3.load_state_dict({k: torch.tensor(v) for k, v in pair.bm.state_dict().items()})
+    tm3.load_state_dict({k: torch.tensor(v.numpy()) for k, v in pair.bm.state_dict().items()})
     topt3 = getattr(torch.optim, name)(param_spec(tm3, name, kw, True), **kw)
     topt3.load_state_dict(np_sd_to_torch(pair.bopt.state_dict()))
     for _ in range(10):

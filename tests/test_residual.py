@@ -181,7 +181,7 @@ def _torch_block(torch, blk):
             return x + (f if self.alpha is None else self.alpha * f)
 
     tm = TorchResidual(nn.Sequential(*[make[type(m).__name__](m) for m in blk.branch]), blk.skipinit).double()
-    tm.load_state_dict({k: torch.tensor(v) for k, v in blk.state_dict().items()})
+    tm.load_state_dict({k: torch.tensor(v.numpy()) for k, v in blk.state_dict().items()})
     return tm
 
 
