@@ -558,8 +558,9 @@ Tensor.div_ = _inplace('div_', lambda d, o: np.divide(d, o, out=d, casting='unsa
 # %% ../nbs/01_core.ipynb #26926c00
 def _toposort(roots):
     "Count, for each node reachable from `roots`, how many reachable nodes consume its output (no recursion)."
-    pending, stack = {}, [r._ctx for r in roots if r._ctx is not None]
-    for n in stack: pending.setdefault(n, 0)
+    pending = dict.fromkeys(r._ctx for r in roots if r._ctx is not None)   # a root listed twice is one node
+    for n in pending: pending[n] = 0
+    stack = list(pending)
     while stack:
         node = stack.pop()
         if node.inputs is None: raise _freed(node)
