@@ -14,6 +14,12 @@ from .core import (Tensor, Function, ShapeError, RemovableHandle, tensor, as_ten
     zeros, ones, full, empty, zeros_like, ones_like, full_like, eye, arange, linspace,
     manual_seed, default_generator, randn, rand, randint, randperm, randn_like, rand_like,
     float16, float32, float64, int32, int64, uint8, bool_)
+from .compat import (device, Generator, default_generator, manual_seed, seed, initial_seed, get_rng_state,
+    set_rng_state, get_default_dtype, set_default_dtype, cuda, backends, accelerator, random, int8, int16, double, half, long, short,
+    layout, strided, memory_format, contiguous_format, preserve_format, channels_last, tensor, as_tensor, zeros, ones, empty,
+    full, zeros_like, ones_like, empty_like, full_like, arange, linspace, eye, randn, rand, randint, randperm, randn_like,
+    rand_like, randint_like, normal, bernoulli, multinomial)
+from .core import float32 as float, int32 as int, bool_ as bool   # PyTorch's dtype names (numpy's dtypes)
 from .ops import (exp, log, sqrt, abs, tanh, sigmoid, relu, maximum, minimum, clamp, clip, where,
     mean, var, std, amax, amin, max, min, argmax, argmin, logsumexp, softmax, log_softmax,
     permute, transpose, squeeze, unsqueeze, flatten, gather, cat, stack, matmul,
@@ -25,7 +31,7 @@ from .ops import (exp, log, sqrt, abs, tanh, sigmoid, relu, maximum, minimum, cl
 from types import SimpleNamespace
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .serialization import save, load
-from . import scalar, autograd, func, nn, optim, data, learner, diagnostics, utils
+from . import scalar, autograd, func, nn, optim, data, learner, diagnostics, utils, compat
 import backprop.utils.checkpoint
 
 # %% ../nbs/99_api.ipynb #755fb8d3
