@@ -14,6 +14,7 @@ from .layers import Linear, Flatten, Unflatten, ReLU, LeakyReLU, GELU, SiLU, ELU
 from .conv import Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .rnn import RNN
+from .gated import LSTM, GRU, LSTMCell, GRUCell, RNNCell
 from .attention import MultiheadAttention
 from backprop.nn.losses import MSELoss, L1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, \
     NLLLoss
