@@ -16,6 +16,7 @@ from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .rnn import RNN
 from .gated import LSTM, GRU, LSTMCell, GRUCell, RNNCell
 from .attention import MultiheadAttention
+from .transformer import TransformerEncoderLayer, TransformerEncoder, TransformerLM
 from backprop.nn.losses import MSELoss, L1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, \
     NLLLoss
 from .residual import Residual, ResBlock, ConvResBlock
