@@ -33,6 +33,7 @@ from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .serialization import save, load
 from . import scalar, autograd, func, nn, optim, data, learner, diagnostics, utils, compat
 import backprop.utils.checkpoint
+import backprop.utils.data
 
 # %% ../nbs/99_api.ipynb #755fb8d3
 linalg = SimpleNamespace(vector_norm=vector_norm)   # `bp.linalg.vector_norm`, as `torch.linalg.vector_norm`
