@@ -10,7 +10,7 @@ __all__ = ['CancelBatch', 'CancelTrain', 'CancelValid', 'CancelEpoch', 'CancelFi
            'LRFinder']
 
 # %% ../nbs/24_learner.ipynb #2f762241
-import math, os, re, sys, time, tempfile, contextlib
+import math, os, re, sys, time, tempfile, contextlib, itertools
 from collections import namedtuple
 import numpy as np
 import fastprogress.fastprogress as fastprogress
@@ -110,6 +110,7 @@ class Learner:
         self.metrics = [metrics] if callable(metrics) else list(metrics or [])
         self.opt = self.scheduler = self._pending_sched = None
         self.cbs, self.epoch, self.n_epoch, self.start_epoch, self.training, self._epoch_done = [], 0, 0, 0, False, False
+        self._pos, self._step_pending, self._resume, self._epoch_rng, self._batch_rng, self._batch_rec = 0, False, None, None, None, None  # for checkpoints
         self.add_cbs([Recorder()] + ([ProgressCallback()] if progress else []) + list(cbs or []))
 
     def add_cb(self, cb): # a Callback instance or class
@@ -189,21 +190,79 @@ def _do_one_batch(self:Learner):
     if not self.training: return
     self.opt.zero_grad()
     self.callback('before_backward'); self.loss.backward(); self.callback('after_backward')
-    self.callback('before_step');     self.opt.step();      self.callback('after_step')
+    self.callback('before_step');     self.opt.step()
+    self._pos, self._step_pending = self.iter + 1, False      # a checkpoint from here on continues with the next batch
+    self.callback('after_step')
 
 @patch
-def _all_batches(self:Learner):
+def _all_batches(self:Learner, it=None, start:int=0):
     self.n_iter = len(self.dl)
-    for i, b in enumerate(self.dl):
+    for i, b in enumerate(self.dl if it is None else it, start):
         self.iter, self.batch = i, b
+        if self.training: self._step_pending, self._batch_rng, self._batch_rec = True, default_generator().bit_generator.state, _rec_state(self)
         self._with_events(self._do_one_batch, 'batch', CancelBatch)
+        if self.training: self._pos, self._step_pending = i + 1, False
 
+# %% ../nbs/24_learner.ipynb #6290d2c6
+def _loader_rng(dl):
+    "The numpy Generator a DataLoader shuffles with, if any (on the loader, its sampler or batch sampler; a `bp.Generator` is unwrapped)."
+    for o in (dl, getattr(dl, 'sampler', None), getattr(dl, 'batch_sampler', None), getattr(getattr(dl, 'batch_sampler', None), 'sampler', None)):
+        for k in ('generator', '_generator', 'rng', '_rng'):
+            g = getattr(o, k, None) if o is not None else None
+            g = getattr(g, '_np', g)                          # bp.Generator wraps a numpy Generator
+            if isinstance(g, np.random.Generator): return g
+    return None
+
+def _loader_state(dl):
+    if dl is None: return None
+    if hasattr(dl, 'state_dict') and callable(dl.state_dict): return dl.state_dict()
+    g = _loader_rng(dl)
+    return None if g is None else g.bit_generator.state
+
+def _set_loader_state(dl, state):
+    if dl is None or state is None: return
+    if hasattr(dl, 'load_state_dict') and callable(dl.load_state_dict): dl.load_state_dict(state); return
+    g = _loader_rng(dl)
+    if g is not None: g.bit_generator.state = state
+
+def _rng_states(learn)->dict:
+    "Every random generator training draws from: backprop's default one and the loaders'."
+    return {'backprop': default_generator().bit_generator.state,
+            'train_dl': _loader_state(learn.train_dl), 'valid_dl': _loader_state(learn.valid_dl)}
+
+def _set_rng_states(learn, st:dict):
+    default_generator().bit_generator.state = st['backprop']
+    _set_loader_state(learn.train_dl, st['train_dl']); _set_loader_state(learn.valid_dl, st['valid_dl'])
+
+_REC = ('_train_sum', '_train_n', '_avg', '_count')          # the Recorder's running sums within an epoch
+
+def _rec_state(learn):
+    rec = getattr(learn, 'recorder', None)
+    return None if rec is None else {k: getattr(rec, k, None) for k in _REC}
+
+# %% ../nbs/24_learner.ipynb #e23644a2
 @patch
 def _do_epoch_train(self:Learner):
     self.model.train()
-    self.training, self.dl = True, self.train_dl
-    self._with_events(self._all_batches, 'train', CancelTrain)
+    self.training, self.dl, self._step_pending = True, self.train_dl, False
+    r, self._resume = self._resume, None
+    if r is None:
+        self._pos, self._epoch_rng = 0, _rng_states(self)    # before the loader draws this epoch's order
+        return self._with_events(self._all_batches, 'train', CancelTrain)
+    if r['epoch_rng'] is not None: self._epoch_rng = r['epoch_rng']; _set_rng_states(self, r['epoch_rng'])
+    else: self._epoch_rng = _rng_states(self)
+    it = iter(self.dl)
+    for _ in range(r['batch']): next(it)                      # replay the order, skipping the batches already trained on
+    nxt = next(it, None)                                      # (fetching the next one makes sure the order is drawn)
+    if nxt is not None: it = itertools.chain([nxt], it)
+    if r['rng'] is not None: _set_rng_states(self, r['rng'])  # ... then the generators as they were at the checkpoint
+    rec = getattr(self, 'recorder', None)
+    if rec is not None and r['recorder'] is not None:
+        for k in _REC: setattr(rec, k, r['recorder'][k])
+    self._pos = r['batch']
+    self._with_events(lambda: self._all_batches(it, r['batch']), 'train', CancelTrain)
 
+# %% ../nbs/24_learner.ipynb #e6c3160c
 @patch
 def _do_epoch_validate(self:Learner, dl=None):
     dl = self.valid_dl if dl is None else dl
@@ -222,6 +281,7 @@ def _do_epoch(self:Learner):
 def _do_fit(self:Learner):
     for epoch in range(self.start_epoch, self.n_epoch):
         self.epoch, self._epoch_done = epoch, False
+        if self._resume is None: self._pos, self._step_pending = 0, False
         self._with_events(self._do_epoch, 'epoch', CancelEpoch)
 
 @patch
@@ -231,7 +291,7 @@ def fit(self:Learner, n_epoch:int, # train until this many epochs are done
         start_epoch:int=0, # first epoch to run: `learn.epoch` after `learn.load` resumes a checkpoint
         reset_opt:bool=False, # make a fresh optimiser even if one exists?
        ):
-    "Train for epochs `start_epoch` .. `n_epoch - 1`, validating after each."
+    "Train for epochs `start_epoch` .. `n_epoch - 1`, validating after each; a checkpoint loaded mid-epoch continues at its batch."
     if not isinstance(n_epoch, (int, np.integer)) or n_epoch < 1: raise ValueError(f"fit: n_epoch must be a positive int, got {n_epoch!r}")
     if not 0 <= start_epoch <= n_epoch: raise ValueError(f"fit: start_epoch must be in [0, n_epoch={n_epoch}], got {start_epoch!r}")
     if len(self.train_dl) == 0: raise ValueError("fit: the training DataLoader yields no batches")
@@ -239,6 +299,7 @@ def fit(self:Learner, n_epoch:int, # train until this many epochs are done
         if reset_opt or self.opt is None: self.create_opt(lr)
         elif lr is not None: self.set_lr(lr)
         self.n_epoch, self.start_epoch, self.scheduler = int(n_epoch), int(start_epoch), None
+        if self._resume is not None and self._resume['epoch'] != self.start_epoch: self._resume = None   # a fresh run, not a resume
         try: self._with_events(self._do_fit, 'fit', CancelFit)
         finally: self._pending_sched = None
     return self
@@ -393,7 +454,7 @@ class SchedulerCallback(Callback):
         else: self.sched = s(self.opt, self.n_epoch * len(self.train_dl))
         self.learn.scheduler = self.sched
         pend = self.learn._pending_sched
-        if pend is not None and self.start_epoch > 0:       # resuming a checkpoint: continue its schedule
+        if pend is not None and (self.start_epoch > 0 or self.learn._resume is not None):   # resuming: continue its schedule
             self.sched.load_state_dict(pend['scheduler'])
             if pend['opt'] is not None: self.opt.load_state_dict(pend['opt'])   # building the scheduler reset the lr
         self.learn._pending_sched = None
@@ -452,40 +513,32 @@ class EarlyStopping(Callback):
                     print(f'No improvement in {self.monitor} since epoch {self.best_epoch}: early stopping')
                 raise CancelFit()
 
-# %% ../nbs/24_learner.ipynb #6290d2c6
-def _loader_rng(dl):
-    "The numpy Generator a DataLoader shuffles with, if any."
-    for k in ('generator', '_generator', 'rng', '_rng'):
-        g = getattr(dl, k, None)
-        if isinstance(g, np.random.Generator): return g
-    return None
-
-def _loader_state(dl):
-    if dl is None: return None
-    if hasattr(dl, 'state_dict') and callable(dl.state_dict): return dl.state_dict()
-    g = _loader_rng(dl)
-    return None if g is None else g.bit_generator.state
-
-def _set_loader_state(dl, state):
-    if dl is None or state is None: return
-    if hasattr(dl, 'load_state_dict') and callable(dl.load_state_dict): dl.load_state_dict(state); return
-    g = _loader_rng(dl)
-    if g is not None: g.bit_generator.state = state
-
+# %% ../nbs/24_learner.ipynb #0060f9fd
 _CKPT = 'backprop.Learner'
 
 @patch
 def save(self:Learner, path, # file to write (`.npz` by convention)
          with_opt:bool=True, # include optimiser and scheduler state?
         ):
-    "Checkpoint model, optimiser, scheduler, epoch and RNG states to `path`, atomically (via `bp.save`)."
-    state = {'format': _CKPT, 'version': 1,
+    "Checkpoint model, optimiser, scheduler, epoch, batch position and RNG states to `path`, atomically (via `bp.save`)."
+    r = self._resume
+    if r is not None:                                           # loaded mid-epoch, not yet continued: save that position
+        mid, erng, recd, rng = True, r['epoch_rng'], r['recorder'], r['rng'] or _rng_states(self)
+    else:
+        mid = not self._epoch_done and (self._pos > 0 or self._step_pending)   # inside an epoch whose training has begun
+        erng, rng = self._epoch_rng, _rng_states(self)
+        recd = _rec_state(self) if mid else None
+        if mid and self._step_pending: rng['backprop'], recd = self._batch_rng, self._batch_rec   # before its step: redo the batch
+    sched = (self.scheduler.state_dict() if self.scheduler is not None    # or the one loaded and not yet resumed
+             else (self._pending_sched or {}).get('scheduler'))
+    state = {'format': _CKPT, 'version': 2,
              'model': self.model.state_dict(),
              'opt': self.opt.state_dict() if with_opt and self.opt is not None else None,
-             'scheduler': self.scheduler.state_dict() if with_opt and self.scheduler is not None else None,
+             'scheduler': sched if with_opt else None,
              'epoch': int(self.epoch) + int(self._epoch_done),
-             'rng': {'backprop': default_generator().bit_generator.state,
-                     'train_dl': _loader_state(self.train_dl), 'valid_dl': _loader_state(self.valid_dl)}}
+             'batch': int(r['batch'] if r is not None else self._pos) if mid else None,   # training batches of `epoch` done
+             'epoch_rng': erng if mid else None,                # the generators when `epoch` began: they replay its order
+             'recorder': recd if mid else None, 'rng': rng}
     serialization.save(state, path)
     return path
 
@@ -495,7 +548,7 @@ def load(self:Learner, path, # a checkpoint written by `Learner.save`
          with_rng:bool=True, # restore the random generators (needed for an exact resume)?
          strict:bool=True, # passed to `model.load_state_dict`
         ):
-    "Restore a checkpoint written by `save`; afterwards `learn.epoch` is the number of epochs it had completed."
+    "Restore a checkpoint written by `save`; afterwards `learn.epoch` is the epoch to continue with (`fit(..., start_epoch=learn.epoch)`)."
     ckpt = serialization.load(path)
     if not isinstance(ckpt, dict) or ckpt.get('format') != _CKPT:
         raise ValueError(f"Learner.load: '{path}' is not a Learner checkpoint (for a model state dict use "
@@ -506,11 +559,11 @@ def load(self:Learner, path, # a checkpoint written by `Learner.save`
         self.opt.load_state_dict(ckpt['opt'])
     self._pending_sched = ({'scheduler': ckpt['scheduler'], 'opt': ckpt['opt']}
                            if with_opt and ckpt['scheduler'] is not None else None)
-    self.epoch, self._epoch_done = int(ckpt['epoch']), False
-    if with_rng:
-        default_generator().bit_generator.state = ckpt['rng']['backprop']
-        _set_loader_state(self.train_dl, ckpt['rng']['train_dl'])
-        _set_loader_state(self.valid_dl, ckpt['rng']['valid_dl'])
+    self.epoch, self._epoch_done, self._pos = int(ckpt['epoch']), False, 0
+    batch = ckpt.get('batch')                                     # None at an epoch boundary (and in version-1 checkpoints)
+    self._resume = None if batch is None else {'epoch': self.epoch, 'batch': int(batch), 'recorder': ckpt['recorder'],
+                                           'epoch_rng': ckpt['epoch_rng'] if with_rng else None, 'rng': ckpt['rng'] if with_rng else None}
+    if with_rng: _set_rng_states(self, ckpt['rng'])
     return self
 
 # %% ../nbs/24_learner.ipynb #cc3be2b5
