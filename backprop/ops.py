@@ -227,7 +227,7 @@ def where(condition, # bool Tensor or array, broadcast against `input` and `othe
     return Where.apply(*_operands(input, other, 'where'), cond=cond)
 Tensor.where = lambda self, condition, other: where(condition, self, other)
 
-# %% ../nbs/03_ops.ipynb #2d92e8b8
+# %% ../nbs/03_ops.ipynb #496e130d
 class Sin(Function):
     "$y = \\sin x$; VJP $\\bar x = \\bar y \\cos x$."
     def forward(self, x): return np.sin(x)
@@ -249,7 +249,7 @@ def cos(input:Tensor, # angles in radians
     return Cos.apply(_float(input))
 Tensor.sin, Tensor.cos = sin, cos
 
-# %% ../nbs/03_ops.ipynb #207fc413
+# %% ../nbs/03_ops.ipynb #f88f4ef7
 class Log1p(Function):
     "$y = \\log(1 + x)$; VJP $\\bar x = \\bar y / (1 + x)$."
     def forward(self, x):
@@ -290,7 +290,7 @@ def log10(input:Tensor, # positive values
     return LogBase.apply(_float(input), base=10)
 Tensor.log1p, Tensor.expm1, Tensor.log2, Tensor.log10 = log1p, expm1, log2, log10
 
-# %% ../nbs/03_ops.ipynb #bc317dc4
+# %% ../nbs/03_ops.ipynb #3daa6341
 _erf = np.frompyfunc(math.erf, 1, 1)
 
 class Erf(Function):
@@ -306,7 +306,7 @@ def erf(input:Tensor, # any values
     return Erf.apply(_float(input))
 Tensor.erf = erf
 
-# %% ../nbs/03_ops.ipynb #f407086a
+# %% ../nbs/03_ops.ipynb #aade4fd2
 class Rsqrt(Function):
     "$y = 1/\\sqrt x$; VJP $\\bar x = -\\tfrac12 \\bar y\\, y^3$."
     def forward(self, x):
@@ -327,7 +327,7 @@ def square(input:Tensor, # any values
     return x * x
 Tensor.rsqrt, Tensor.square = rsqrt, square
 
-# %% ../nbs/03_ops.ipynb #30f43baa
+# %% ../nbs/03_ops.ipynb #47b9957d
 class Step(Function):
     "A piecewise-constant map $f$ (sign, floor, ceil, round, trunc): $f' = 0$ almost everywhere, so $\\bar x = 0$."
     def forward(self, x, f, name):
@@ -360,7 +360,7 @@ def round(input:Tensor, # values to round
     return _step(lambda a: np.round(a, decimals), 'round', input)
 Tensor.sign, Tensor.floor, Tensor.ceil, Tensor.trunc, Tensor.round = sign, floor, ceil, trunc, round
 
-# %% ../nbs/03_ops.ipynb #36a99a4c
+# %% ../nbs/03_ops.ipynb #6ffd0476
 def add(input:Tensor, other:Tensor, # operands, broadcast (either may be a number)
         *, alpha=1, # multiplier of `other`
        )->Tensor: # input + alpha * other
@@ -407,7 +407,7 @@ Tensor.multiply, Tensor.divide, Tensor.subtract, Tensor.true_divide = mul, div, 
 Tensor.__floordiv__ = lambda self, other: div(self, other, rounding_mode='floor')
 Tensor.__rfloordiv__ = lambda self, other: div(other, self, rounding_mode='floor')
 
-# %% ../nbs/03_ops.ipynb #bf777838
+# %% ../nbs/03_ops.ipynb #176cca90
 def _comparison(npop, name):
     def f(input:Tensor, other:Tensor)->Tensor:
         a = _tensor(input)
@@ -577,7 +577,7 @@ def logsumexp(input:Tensor, # any values (logits)
     return y.to(x.dtype)
 Tensor.logsumexp = logsumexp
 
-# %% ../nbs/03_ops.ipynb #e3bcb3eb
+# %% ../nbs/03_ops.ipynb #5530be62
 def sum(input:Tensor, # any tensor
         dim=None, # int or tuple of dims to reduce; None for all
         keepdim:bool=False, # keep the reduced dims with size 1?
@@ -619,7 +619,7 @@ def prod(input:Tensor, # any tensor
     return Prod.apply(x, dim=d, keepdim=bool(keepdim))
 Tensor.prod = prod
 
-# %% ../nbs/03_ops.ipynb #95bc3efd
+# %% ../nbs/03_ops.ipynb #328010c5
 class CumSum(Function):
     "$y_i = \\sum_{j \\le i} x_j$ along `dim` (from the end if `reverse`); VJP: the cumsum in the other direction."
     op = 'cumsum'
@@ -639,7 +639,7 @@ def cumsum(input:Tensor, # any tensor
     return x if x.ndim == 0 else CumSum.apply(x, dim=d)
 Tensor.cumsum = cumsum
 
-# %% ../nbs/03_ops.ipynb #6a50c789
+# %% ../nbs/03_ops.ipynb #f5d9a1ab
 def _logical(np_f, name):
     def f(input:Tensor, # any tensor; nonzero counts as True
           dim=None, # int or tuple of dims to reduce; None for all
@@ -654,7 +654,7 @@ def _logical(np_f, name):
 all, any = _logical(np.all, 'all'), _logical(np.any, 'any')
 Tensor.all, Tensor.any = all, any
 
-# %% ../nbs/03_ops.ipynb #660d92de
+# %% ../nbs/03_ops.ipynb #2752fc52
 def vector_norm(x:Tensor, # any floating tensor
                 ord=2, # p: a number, `inf` or `-inf`
                 dim=None, # int or tuple of dims; None for all
@@ -668,7 +668,7 @@ def vector_norm(x:Tensor, # any floating tensor
     a = (x.to(np.float32) if half else x).abs()
     if ord == np.inf: y = a.amax(axes, keepdim)
     elif ord == -np.inf: y = a.amin(axes, keepdim)
-    elif ord == 0: y = _wrap((a.array != 0).sum(axes, keepdims=keepdim).astype(a.dtype))
+    elif ord == 0: y = (a * 0).sum(axes, keepdim) + _wrap((a.array != 0).sum(axes, keepdims=keepdim).astype(a.dtype))
     elif ord == 1: y = a.sum(axes, keepdim)
     elif ord == 2: y = StdSqrt.apply((a * a).sum(axes, keepdim))
     else: y = (a ** ord).sum(axes, keepdim) ** (1 / ord)
@@ -795,7 +795,7 @@ def flatten(input:Tensor, # any tensor
     return x.reshape(x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
 Tensor.squeeze, Tensor.unsqueeze, Tensor.flatten = squeeze, unsqueeze, flatten
 
-# %% ../nbs/03_ops.ipynb #34d5183c
+# %% ../nbs/03_ops.ipynb #5e34bff7
 def t(input:Tensor, # a tensor with at most 2 dims
      )->Tensor: # its transpose (0-d and 1-d tensors unchanged)
     "The transpose of a matrix, as `torch.t`."
@@ -832,7 +832,7 @@ Tensor.is_contiguous = lambda self: bool(self.array.flags.c_contiguous)
 Tensor.view_as = Tensor.reshape_as = lambda self, other: self.reshape(other.shape)
 Tensor.nelement = Tensor.numel
 
-# %% ../nbs/03_ops.ipynb #88fac845
+# %% ../nbs/03_ops.ipynb #593e8c4b
 def flip(input:Tensor, # any tensor
          *dims, # the dims to reverse: ints, or one list/tuple of them
         )->Tensor: # `input` with those dims reversed
@@ -868,7 +868,7 @@ def roll(input:Tensor, # any tensor
     return Roll.apply(x, shifts=tuple(int(s) for s in shifts), dims=tuple(_dim(d, x.ndim, 'roll') for d in dims))
 Tensor.flip, Tensor.roll = flip, roll
 
-# %% ../nbs/03_ops.ipynb #cf5cf991
+# %% ../nbs/03_ops.ipynb #a21d960d
 def repeat(input:Tensor, # any tensor
            *sizes, # repeats per dim (ints, or one tuple); at least `ndim` of them, extra ones are new leading dims
           )->Tensor: # the tiled tensor
@@ -883,7 +883,7 @@ def repeat(input:Tensor, # any tensor
     return x.reshape(pairs).expand(big).reshape(tuple(r * s for r, s in zip(sizes, shape)))
 Tensor.repeat = repeat
 
-# %% ../nbs/03_ops.ipynb #0adb2672
+# %% ../nbs/03_ops.ipynb #37cfa4a4
 def split(tensor:Tensor, # the tensor to split
           split_size_or_sections, # int: size of each piece (the last may be smaller); list: the sizes
           dim:int=0, # the dim to split along
@@ -1032,7 +1032,7 @@ def gather(input:Tensor, # the source
     return Gather.apply(x, idx=idx, dim=d)
 Tensor.gather = gather
 
-# %% ../nbs/03_ops.ipynb #95a91b03
+# %% ../nbs/03_ops.ipynb #e54bfd19
 def index_select(input:Tensor, # the source
                  dim:int, # the dim to pick along
                  index:Tensor, # 1-D (or 0-d) integer indices into that dim; repeats allowed
@@ -1050,33 +1050,34 @@ def index_select(input:Tensor, # the source
     return GetItem.apply(x, idx=(slice(None),) * d + (idx.reshape(-1), Ellipsis), adv=True)
 
 def masked_fill(input:Tensor, # any tensor
-                mask:Tensor, # bool, broadcastable to `input`'s shape
+                mask:Tensor, # bool, broadcast against `input` (the result takes the broadcast shape, as PyTorch)
                 value, # a number or a 0-d tensor
                )->Tensor: # `input` with `value` where `mask` is True
     "Replace the elements where `mask` is True by `value`, as `torch.masked_fill`."
     x = _tensor(input)
     m = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_: raise TypeError(f"masked_fill: only supports boolean masks, but got mask with dtype {m.dtype}")
-    if np.broadcast_shapes(m.shape, x.shape) != x.shape: raise ShapeError(f"masked_fill: mask of shape {m.shape} doesn't broadcast to {x.shape}")
     if isinstance(value, Tensor) and value.ndim: raise ShapeError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
     v = value.to(x.dtype) if isinstance(value, Tensor) else _wrap(np.asarray(value, x.dtype))
     return Where.apply(v, x, cond=m)
 Tensor.index_select, Tensor.masked_fill = index_select, masked_fill
 
-# %% ../nbs/03_ops.ipynb #2c61a2da
+# %% ../nbs/03_ops.ipynb #49138fe9
 class Scatter(Function):
     "Copy `x`, then put `src` at `index` along `dim`; VJP: $\\bar x = \\bar y$ zeroed at the written places, $\\bar s$ = gather of $\\bar y$."
     saves = ()
     def forward(self, x, src, idx, dim):
         self.idx, self.dim = idx, dim
+        self.pos = list(np.indices(idx.shape, sparse=True))   # the full position of every index element
+        self.pos[dim] = idx
         y = x.copy()
-        np.put_along_axis(y, idx, src, axis=dim)
+        y[tuple(self.pos)] = src
         return y
     def backward(self, g):
         gx = gs = None
         if self.needs(0):
             keep = np.ones(g.shape, g.dtype)
-            np.put_along_axis(keep, self.idx, 0, axis=self.dim)
+            keep[tuple(self.pos)] = 0
             gx = g * _wrap(keep)
         if self.needs(1): gs = Gather.apply(g, idx=self.idx, dim=self.dim)
         return gx, gs
@@ -1116,7 +1117,7 @@ def scatter_add(input:Tensor, # the tensor added into (not modified)
     return x + ScatterAdd.apply(s, shape=x.shape, idx=idx, dim=d)
 Tensor.scatter, Tensor.scatter_add = scatter, scatter_add
 
-# %% ../nbs/03_ops.ipynb #581ed190
+# %% ../nbs/03_ops.ipynb #058d1223
 def nonzero(input:Tensor, # any tensor
             *, as_tuple:bool=False, # True: a tuple of 1-D index tensors, one per dim
            )->Tensor|tuple: # (n, ndim) int64 indices of the nonzero elements
@@ -1127,7 +1128,7 @@ def nonzero(input:Tensor, # any tensor
 
 Tensor.nonzero = nonzero
 
-# %% ../nbs/03_ops.ipynb #b38773bd
+# %% ../nbs/03_ops.ipynb #175161f3
 def _triangle(x, diagonal, lower, op):
     x = _tensor(x)
     if x.ndim < 2: raise ShapeError(f"{op}: input tensor must have at least 2 dimensions, got shape {x.shape}")
@@ -1196,7 +1197,7 @@ def min(input:Tensor, # any tensor
     return _minmax(input, dim, keepdim, axis, keepdims, amin, np.argmin, 'min')
 Tensor.max, Tensor.min = max, min
 
-# %% ../nbs/03_ops.ipynb #eb670cf9
+# %% ../nbs/03_ops.ipynb #0e5f191d
 def _order(x, dim, descending, op):
     "Sorting permutation of `x` (a Tensor) along `dim`, as int64 (stable)."
     a = x.array
@@ -1314,7 +1315,7 @@ def matmul(input:Tensor, # (..., n, k), or a vector (k)
 Tensor.matmul = Tensor.__matmul__ = matmul
 Tensor.__rmatmul__ = lambda self, other: matmul(other, self)
 
-# %% ../nbs/03_ops.ipynb #13d17015
+# %% ../nbs/03_ops.ipynb #6ffe8af3
 def _same_dtype(a, b, op):
     if a.dtype != b.dtype: raise TypeError(f"{op}: expected both operands to have the same dtype, but got {a.dtype} and {b.dtype}")
 
@@ -1358,7 +1359,7 @@ def outer(input:Tensor, # (n)
     return a.reshape(-1, 1) * b
 Tensor.mm, Tensor.bmm, Tensor.dot, Tensor.outer = mm, bmm, dot, outer
 
-# %% ../nbs/03_ops.ipynb #6aad4101
+# %% ../nbs/03_ops.ipynb #b2d7b741
 def _einsum_parse(eq, shapes):
     "Subscripts of each operand and of the output, with `...` spelled out as letters (numpy's implicit output rule)."
     eq = eq.replace(' ', '')
@@ -1410,7 +1411,7 @@ def einsum(equation:str, # e.g. 'bij,bjk->bik'; '...' and the implicit output (n
     xs = [x if builtins.all(n == sizes[c] for c, n in zip(s, x.shape)) else x.expand(tuple(sizes[c] for c in s)) for s, x in zip(subs, xs)]
     return Einsum.apply(*xs, subs=subs, out=out, free=free)
 
-# %% ../nbs/03_ops.ipynb #2bf527ac
+# %% ../nbs/03_ops.ipynb #c98bc3a1
 def _write_out(res, out, op):
     "Copy the result `res` into the tensor(s) `out` in place, with PyTorch's checks; return `out`."
     if isinstance(res, tuple): return type(res)(*(_write_out(r, o, op) for r, o in zip(res, out)))
@@ -1443,7 +1444,7 @@ _OUT = '''exp log sqrt abs tanh sigmoid sin cos log1p expm1 erf log2 log10 rsqrt
     index_select gather scatter scatter_add nonzero'''.split()
 for _n in _OUT: globals()[_n] = _with_out(globals()[_n])
 
-# %% ../nbs/03_ops.ipynb #27f806e6
+# %% ../nbs/03_ops.ipynb #fcd52be2
 def isclose(input:Tensor, other:Tensor, # the two tensors, broadcast; same dtype
             rtol:float=1e-05, # relative tolerance
             atol:float=1e-08, # absolute tolerance
