@@ -34,6 +34,7 @@ from .serialization import save, load
 from . import scalar, autograd, func, nn, optim, data, learner, diagnostics, utils, compat
 import backprop.utils.checkpoint
 import backprop.utils.data
+import backprop.safetensors
 
 # %% ../nbs/99_api.ipynb #755fb8d3
 linalg = SimpleNamespace(vector_norm=vector_norm)   # `bp.linalg.vector_norm`, as `torch.linalg.vector_norm`
