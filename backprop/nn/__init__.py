@@ -8,10 +8,12 @@ Docs: https://backprop-dev.github.io/backprop/nn.html.md"""
 __all__ = []
 
 # %% ../../nbs/19_nn.ipynb #57af83c5
-from .module import Parameter, Module, Sequential, ModuleList, Identity
+from backprop.nn.module import Parameter, Module, Sequential, ModuleList, Identity, ModuleDict, ParameterList, \
+    ParameterDict
 from .layers import Linear, Flatten, Unflatten, ReLU, LeakyReLU, GELU, SiLU, ELU, Softplus, \
     Hardtanh, ReLU6, LogSigmoid, Tanh, Sigmoid, Softmax, LogSoftmax, Dropout, Dropout2d, Embedding
-from .conv import Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
+from .conv import Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Conv1d, MaxPool1d, \
+    AdaptiveMaxPool2d, Upsample, ConvTranspose2d
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .rnn import RNN
 from .gated import LSTM, GRU, LSTMCell, GRUCell, RNNCell

@@ -6,14 +6,17 @@ Docs: https://backprop-dev.github.io/backprop/conv.html.md"""
 
 # %% auto #0
 __all__ = ['Conv2dFunction', 'Conv2dInputGrad', 'Conv2dWeightGrad', 'conv2d', 'Conv2d', 'MaxPool2dFunction', 'max_pool2d',
-           'AvgPool2dFunction', 'avg_pool2d', 'adaptive_avg_pool2d', 'MaxPool2d', 'AvgPool2d', 'AdaptiveAvgPool2d']
+           'AvgPool2dFunction', 'avg_pool2d', 'adaptive_avg_pool2d', 'MaxPool2d', 'AvgPool2d', 'AdaptiveAvgPool2d',
+           'conv1d', 'Conv1d', 'max_pool1d', 'MaxPool1d', 'AdaptiveMaxPool2dFunction', 'adaptive_max_pool2d',
+           'AdaptiveMaxPool2d', 'UnfoldFunction', 'FoldFunction', 'unfold', 'fold', 'AxisSelect', 'AxisSelectT', 'pad',
+           'AxisLinear', 'interpolate', 'Upsample', 'conv_transpose2d', 'ConvTranspose2d']
 
 # %% ../../nbs/09_conv.ipynb #a4c42bb1
 import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view, as_strided
-from ..core import Tensor, Function, ShapeError, empty, as_tensor
-from .module import Module, Parameter
+from ..core import Tensor, Function, ShapeError, empty, as_tensor, _wrap
+from .module import Module, Parameter, _check_device
 from . import init
 from .layers import Linear
 
@@ -202,9 +205,11 @@ class Conv2d(Module):
                  groups:int=1, # only 1 is supported
                  bias:bool=True, # learn an additive bias per output channel?
                  padding_mode:str='zeros', # only 'zeros' is supported
+                 device=None, # only the CPU exists: None or 'cpu'
                  dtype=None): # parameter dtype (float32 by default)
         super().__init__()
         who = type(self).__name__
+        _check_device(device, who)
         if groups != 1: raise NotImplementedError(f"{who}: only groups=1 is supported, got groups={groups}")
         if padding_mode != 'zeros': raise NotImplementedError(f"{who}: only padding_mode='zeros' is supported, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups, self.padding_mode = in_channels, out_channels, groups, padding_mode
@@ -446,3 +451,473 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
     def forward(self, input:Tensor)->Tensor: return _adaptive_avg_pool2d(input, self.output_size, self)
     def extra_repr(self): return f'output_size={self.output_size}'
+
+# %% ../../nbs/09_conv.ipynb #ea76b7a5
+def _single(v, name, who):
+    "An int or a 1-tuple of ints as a Python int."
+    t = v[0] if isinstance(v, (tuple, list)) and len(v) == 1 else v
+    if not isinstance(t, (int, np.integer)) or isinstance(t, bool): raise ValueError(f"{who}: {name} must be an int or a 1-tuple of ints, got {v!r}")
+    return int(t)
+
+def _check_input1d(x, who, C=None):
+    "A float Tensor of shape (N, C, L) or (C, L)."
+    if not isinstance(x, Tensor): raise TypeError(f"{who}: expected a Tensor input, got {type(x).__name__}")
+    if x.dtype.kind != 'f': raise TypeError(f"{who}: expected a floating-point input, got {x.dtype}")
+    c = 'C' if C is None else C
+    if x.ndim not in (2, 3) or (C is not None and x.shape[-2] != C):
+        raise ShapeError(f"{who}: expected input of shape (N, {c}, L) or ({c}, L), got {tuple(x.shape)}")
+
+def _as_2d(x:Tensor)->Tensor: return x.reshape(*x.shape[:-1], 1, x.shape[-1])     # (.., L) -> (.., 1, L)
+def _as_1d(y:Tensor)->Tensor: return y.reshape(*y.shape[:-2], y.shape[-1])         # (.., 1, L) -> (.., L)
+
+def _conv1d(input, weight, bias, stride, padding, dilation, who):
+    if not isinstance(weight, Tensor) or weight.ndim != 3:
+        raise ShapeError(f"{who}: weight must be a 3-d Tensor (out_channels, in_channels, kL), got shape {tuple(np.shape(weight))}")
+    _check_input1d(input, who, weight.shape[1])
+    pad = padding if isinstance(padding, str) else (0, _single(padding, 'padding', who))
+    s, d = (1, _single(stride, 'stride', who)), (1, _single(dilation, 'dilation', who))
+    return _as_1d(_conv2d(_as_2d(input), _as_2d(weight), bias, s, pad, d, who))
+
+def conv1d(input:Tensor, # (N, C_in, L) or (C_in, L)
+           weight:Tensor, # (C_out, C_in, kL)
+           bias:Tensor=None, # (C_out,), or None
+           stride=1, # int or (s,)
+           padding=0, # int, (p,), 'valid' or 'same' (zeros)
+           dilation=1, # int or (d,)
+           groups:int=1, # only 1 is supported
+          )->Tensor: # (N, C_out, L_out)
+    "1-d convolution (cross-correlation) over an NCL batch, as `torch.nn.functional.conv1d` with `groups=1`: `conv2d` with height 1."
+    if groups != 1: raise NotImplementedError(f"conv1d: only groups=1 is supported, got groups={groups}")
+    return _conv1d(input, weight, bias, stride, padding, dilation, 'conv1d')
+
+class Conv1d(Module):
+    "1-d convolution layer over NCL input, as `torch.nn.Conv1d` (`groups=1`, zero padding)."
+    def __init__(self, in_channels:int, # C_in
+                 out_channels:int, # C_out: the number of filters
+                 kernel_size, # int or (kL,)
+                 stride=1, # int or (s,)
+                 padding=0, # int, (p,), 'valid' or 'same'
+                 dilation=1, # int or (d,)
+                 groups:int=1, # only 1 is supported
+                 bias:bool=True, # learn an additive bias per output channel?
+                 padding_mode:str='zeros', # only 'zeros' is supported
+                 device=None, # only the CPU exists: None or 'cpu'
+                 dtype=None): # parameter dtype (float32 by default)
+        super().__init__()
+        who = type(self).__name__
+        _check_device(device, who)
+        if groups != 1: raise NotImplementedError(f"{who}: only groups=1 is supported, got groups={groups}")
+        if padding_mode != 'zeros': raise NotImplementedError(f"{who}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups, self.padding_mode = in_channels, out_channels, groups, padding_mode
+        self.kernel_size, self.stride = (_single(kernel_size, 'kernel_size', who),), (_single(stride, 'stride', who),)
+        self.dilation = (_single(dilation, 'dilation', who),)
+        self.padding = padding if isinstance(padding, str) else (_single(padding, 'padding', who),)
+        _conv_padding(self.padding if isinstance(padding, str) else (0, self.padding[0]), 1, *self.kernel_size,
+                      (1, *self.dilation), (1, *self.stride), who)          # validate now
+        self.weight = Parameter(empty(out_channels, in_channels, *self.kernel_size, dtype=dtype))
+        if bias: self.bias = Parameter(empty(out_channels, dtype=dtype))
+        else: self.register_parameter('bias', None)
+        self.reset_parameters()
+
+    reset_parameters = Linear.reset_parameters       # fan_in = in_channels·kL
+
+    def forward(self, input:Tensor)->Tensor:
+        return _conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self)
+
+    def extra_repr(self):
+        s = f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}'
+        if self.padding != (0,): s += f', padding={self.padding}'
+        if self.dilation != (1,): s += f', dilation={self.dilation}'
+        if self.bias is None: s += ', bias=False'
+        return s
+
+# %% ../../nbs/09_conv.ipynb #80dfa158
+def max_pool1d(input:Tensor, # (N, C, L) or (C, L)
+               kernel_size, # int or (k,)
+               stride=None, # int or (s,); default `kernel_size`
+               padding=0, # int or (p,): implicit -inf on both sides, at most kernel_size // 2
+               dilation=1, # int or (d,)
+               ceil_mode:bool=False, # round the output size up
+               return_indices:bool=False, # also return the position of each maximum (int64)
+              ):
+    "Max over sliding windows of a sequence, as `torch.nn.functional.max_pool1d`: `max_pool2d` with height 1."
+    return _max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 'max_pool1d')
+
+def _max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, who):
+    _check_input1d(input, who)
+    one = lambda v, n: (1, _single(v, n, who))
+    s = None if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else one(stride, 'stride')
+    out = _max_pool2d(_as_2d(input), one(kernel_size, 'kernel_size'), s, (0, _single(padding, 'padding', who)),
+                      one(dilation, 'dilation'), ceil_mode, return_indices, who)
+    return (_as_1d(out[0]), _as_1d(out[1])) if return_indices else _as_1d(out)
+
+class MaxPool1d(Module):
+    "Max pooling over NCL input, as `torch.nn.MaxPool1d`."
+    def __init__(self, kernel_size, # int
+                 stride=None, # int; default `kernel_size`
+                 padding=0, # int of implicit -inf
+                 dilation=1, # int
+                 return_indices:bool=False, # also return the positions of the maxima
+                 ceil_mode:bool=False): # round the output size up
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, (stride if stride is not None else kernel_size)
+        self.padding, self.dilation, self.return_indices, self.ceil_mode = padding, dilation, return_indices, ceil_mode
+    def forward(self, input:Tensor):
+        return _max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices, self)
+    extra_repr = MaxPool2d.extra_repr
+
+# %% ../../nbs/09_conv.ipynb #6aa336f7
+def _adaptive_taps(L, out):
+    "(taps, out) input rows: row t of window i is start_i + t, clipped to the window's last row (a repeat does not change a max)."
+    i = np.arange(out)
+    start, end = (i * L) // out, -((-(i + 1) * L) // out)
+    k = int((end - start).max()) if out else 0
+    return np.minimum(start + np.arange(k)[:, None], end - 1)
+
+class AdaptiveMaxPool2dFunction(Function):
+    "Max over PyTorch's adaptive windows; the VJP sends ȳ to the first maximum of each window (`_Scatter`)."
+    op = 'adaptive_max_pool2d'
+    def forward(self, x, *, out_size, sink=None):
+        N, C, H, W = x.shape
+        rows, cols = _adaptive_taps(H, out_size[0]), _adaptive_taps(W, out_size[1])        # (th, Ho), (tw, Wo)
+        cand = (rows[:, None, :, None] * W + cols[None, :, None, :]).reshape(-1, *out_size)   # (th·tw, Ho, Wo) flat positions
+        vals = x.reshape(N, C, H * W)[:, :, cand]                                           # (N, C, taps, Ho, Wo)
+        win = np.argmax(vals, axis=2)[:, :, None]                                            # the first maximum (or the first NaN)
+        self.ind = np.take_along_axis(np.broadcast_to(cand, vals.shape), win, 2)[:, :, 0]    # h·W + w, as PyTorch's indices
+        self.xshape = x.shape
+        if sink is not None: sink.append(self.ind)
+        return np.take_along_axis(vals, win, 2)[:, :, 0]
+    def backward(self, g):
+        N, C, H, W = self.xshape
+        flat = self.ind + (np.arange(N * C) * (H * W)).reshape(N, C, 1, 1)
+        return _Scatter.apply(g, idx=flat, shape=self.xshape),
+
+def _adaptive_max_pool2d(input, output_size, return_indices, who):
+    _check_input(input, who)
+    H, W = input.shape[-2:]
+    out = _adaptive_size(output_size, H, W, who)
+    if H == 0 or W == 0: raise ShapeError(f"{who}: input of spatial size {(H, W)} is empty")
+    x = input if input.ndim == 4 else input.reshape(1, *input.shape)
+    sink = [] if return_indices else None
+    y = AdaptiveMaxPool2dFunction.apply(x, out_size=out, sink=sink)
+    if input.ndim == 3: y = y.reshape(y.shape[1:])
+    if not return_indices: return y
+    ind = as_tensor(sink[0].astype(np.int64))
+    return y, (ind if input.ndim == 4 else ind.reshape(ind.shape[1:]))
+
+def adaptive_max_pool2d(input:Tensor, # (N, C, H, W) or (C, H, W)
+                        output_size, # int or (H_out, W_out); None in a slot keeps that input size
+                        return_indices:bool=False, # also return the position h·W + w of each maximum
+                       ):
+    "Max pooling to a given output size over PyTorch's adaptive windows, as `torch.nn.functional.adaptive_max_pool2d`."
+    return _adaptive_max_pool2d(input, output_size, return_indices, 'adaptive_max_pool2d')
+
+class AdaptiveMaxPool2d(Module):
+    "Max pooling to a fixed output size, as `torch.nn.AdaptiveMaxPool2d`."
+    def __init__(self, output_size, # int or (H_out, W_out); None keeps that input size
+                 return_indices:bool=False): # also return the positions of the maxima
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+    def forward(self, input:Tensor): return _adaptive_max_pool2d(input, self.output_size, self.return_indices, self)
+    def extra_repr(self): return f'output_size={self.output_size}'
+
+# %% ../../nbs/09_conv.ipynb #3f992677
+def _unfold_geom(who, shape, kernel_size, dilation, padding, stride):
+    k, d, p, s = (_pair(v, n, who) for v, n in ((kernel_size, 'kernel_size'), (dilation, 'dilation'), (padding, 'padding'), (stride, 'stride')))
+    if min(k) < 1 or min(d) < 1 or min(s) < 1 or min(p) < 0:
+        raise ValueError(f"{who}: kernel_size, dilation and stride must be positive and padding non-negative")
+    return _Geom(shape, (1, shape[1], *k), s, (p[0], p[0], p[1], p[1]), d)
+
+class UnfoldFunction(Function):
+    "im2col as an op: (N, C, H, W) -> (N, C·kh·kw, L) patches; VJP: `FoldFunction` (col2im), and back."
+    op = 'im2col'
+    def forward(self, x, *, geom):
+        self.geom = g = geom
+        cols = _unfold(x, g).reshape(g.N, -1, g.Ho, g.pitch)[..., :g.Wo]        # drop the junk columns of the flat path
+        return np.ascontiguousarray(cols).reshape(g.N, -1, g.Ho * g.Wo)
+    def backward(self, gc): return FoldFunction.apply(gc, geom=self.geom),
+
+class FoldFunction(Function):
+    "col2im as an op: sum (N, C·kh·kw, L) patches back into (N, C, H, W); VJP: `UnfoldFunction`."
+    op = 'col2im'
+    def forward(self, cols, *, geom):
+        self.geom = g = geom
+        c = cols.reshape(g.N, g.C, g.kh, g.kw, g.Ho, g.Wo)
+        block = lambda i, j: _to_pitch(np.ascontiguousarray(c[:, :, i, j]), g)
+        return _fold(block, g, g.N, cols.dtype)
+    def backward(self, g): return UnfoldFunction.apply(g, geom=self.geom),
+
+def unfold(input:Tensor, # (N, C, H, W)
+           kernel_size, # int or (kH, kW)
+           dilation=1, # int or (dH, dW)
+           padding=0, # int or (pH, pW) of zeros
+           stride=1, # int or (sH, sW)
+          )->Tensor: # (N, C·kH·kW, L): column ℓ is the patch at output position ℓ
+    "Extract sliding patches (im2col), as `torch.nn.functional.unfold`."
+    _check_input(input, 'unfold')
+    if input.ndim != 4: raise ShapeError(f"unfold: expected a 4-d input (N, C, H, W), got shape {tuple(input.shape)}")
+    g = _unfold_geom('unfold', input.shape, kernel_size, dilation, padding, stride)
+    if g.Ho <= 0 or g.Wo <= 0: raise ShapeError(f"unfold: input of spatial size {tuple(input.shape[2:])} is smaller than the kernel")
+    return UnfoldFunction.apply(input, geom=g)
+
+def fold(input:Tensor, # (N, C·kH·kW, L)
+         output_size, # (H, W) of the image the patches came from
+         kernel_size, # int or (kH, kW)
+         dilation=1, # int or (dH, dW)
+         padding=0, # int or (pH, pW)
+         stride=1, # int or (sH, sW)
+        )->Tensor: # (N, C, H, W)
+    "Sum sliding patches back into an image (col2im; overlaps add up), as `torch.nn.functional.fold`: the adjoint of `unfold`."
+    if not isinstance(input, Tensor) or input.ndim != 3: raise ShapeError(f"fold: expected a 3-d input (N, C·kH·kW, L), got shape {tuple(np.shape(input))}")
+    k = _pair(kernel_size, 'kernel_size', 'fold')
+    N, CK, L = input.shape
+    if CK % (k[0] * k[1]): raise ShapeError(f"fold: input dim 1 ({CK}) must be divisible by the kernel size product {k[0] * k[1]}")
+    g = _unfold_geom('fold', (N, CK // (k[0] * k[1]), *_pair(output_size, 'output_size', 'fold')), k, dilation, padding, stride)
+    if g.Ho * g.Wo != L: raise ShapeError(f"fold: {L} blocks given, but output_size {tuple(g.__dict__[a] for a in ('H', 'W'))} with these settings has {g.Ho * g.Wo}")
+    return FoldFunction.apply(input, geom=g)
+
+# %% ../../nbs/09_conv.ipynb #b3ff7dfb
+class AxisSelect(Function):
+    "$y = $ `x` taken at index `idx` along `axis` (entries where idx < 0 become 0): a 0/1 selection matrix $P$ applied on one axis; VJP: $P^\\top \\bar y$ (`AxisSelectT`)."
+    op = 'axis_select'
+    def forward(self, x, *, idx, axis, n):
+        self.idx, self.axis, self.n = idx, axis, n
+        y = np.take(x, np.maximum(idx, 0), axis=axis)
+        if (idx < 0).any(): y[(slice(None),) * axis + (idx < 0,)] = 0
+        return y
+    def backward(self, g): return AxisSelectT.apply(g, idx=self.idx, axis=self.axis, n=self.n),
+
+class AxisSelectT(Function):
+    "The adjoint of `AxisSelect`: scatter-add along `axis` into length `n` (repeated indices accumulate); VJP: `AxisSelect`."
+    op = 'axis_select_backward'
+    def forward(self, g, *, idx, axis, n):
+        self.idx, self.axis, self.n = idx, axis, n
+        keep = idx >= 0
+        gm = np.moveaxis(g, axis, 0)[keep]
+        out = np.zeros((n,) + gm.shape[1:], g.dtype)
+        np.add.at(out, idx[keep], gm)
+        return np.moveaxis(out, 0, axis)
+    def backward(self, u): return AxisSelect.apply(u, idx=self.idx, axis=self.axis, n=self.n),
+
+def _pad_index(L, before, after, mode, who):
+    "Source index of each output position along one axis of length `L` (-1: a constant)."
+    j = np.arange(-before, L + after)
+    if mode == 'constant': return np.where((j >= 0) & (j < L), j, -1)
+    if mode == 'replicate': return np.clip(j, 0, L - 1)
+    if mode == 'circular': return j % L
+    if max(before, after) >= L: raise ValueError(f"{who}: reflect padding ({before}, {after}) must be smaller than the dimension size {L}")
+    period = 2 * (L - 1) if L > 1 else 1                      # reflect: ... 2 1 | 0 1 2 ... L-1 | L-2 ...
+    m = np.abs(j) % period
+    return np.where(m < L, m, period - m)
+
+_PAD_MODES = ('constant', 'reflect', 'replicate', 'circular')
+
+def pad(input:Tensor, # any shape
+        pad, # (left, right[, top, bottom[, front, back]]): pairs from the *last* dim backwards; negative crops
+        mode:str='constant', # 'constant', 'reflect', 'replicate' or 'circular'
+        value:float=None, # the fill of 'constant' (0 by default)
+       )->Tensor:
+    "Pad the trailing dims, as `torch.nn.functional.pad`; each padded axis is a selection matrix, so the VJP scatters back."
+    who = 'pad'
+    if mode not in _PAD_MODES: raise ValueError(f"{who}: mode must be one of {_PAD_MODES}, got {mode!r}")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"{who}: padding length must be even and at most 2·ndim ({2 * input.ndim}), got {len(pad)}")
+    if mode != 'constant' and value: raise ValueError(f"{who}: padding mode {mode!r} doesn't take in value argument")
+    if mode != 'constant' and input.ndim - len(pad) // 2 not in (1, 2):
+        raise NotImplementedError(f"{who}: {mode!r} pads the last 1, 2 or 3 dims of a batched (or unbatched) input; "
+                                  f"got {len(pad) // 2} padded dims of a {input.ndim}-d input")
+    y = input
+    for k in range(len(pad) // 2):
+        axis, (before, after) = input.ndim - 1 - k, pad[2 * k:2 * k + 2]
+        if before == after == 0: continue
+        L = y.shape[axis]
+        if mode != 'constant' and min(before, after) < 0: raise ValueError(f"{who}: negative padding is only supported in 'constant' mode")
+        if L + before + after < 0 or (L == 0 and mode != 'constant'):
+            raise ShapeError(f"{who}: padding ({before}, {after}) of dim {axis} with size {L} gives a negative (or, for {mode!r}, empty-source) size")
+        y = AxisSelect.apply(y, idx=_pad_index(L, before, after, mode, who), axis=axis, n=L)
+        if mode == 'constant' and value:
+            fill = np.zeros(y.shape, y.dtype)
+            src = _pad_index(L, before, after, mode, who) < 0
+            fill[(slice(None),) * axis + (src,)] = value
+            y = y + _wrap(fill)
+    return y
+
+# %% ../../nbs/09_conv.ipynb #75f873d4
+def _nearest_index(L, out, scale):
+    "PyTorch's nearest source index: min(floor(dst·s), L-1) with s = 1/scale_factor or L/out in float32, as its kernel (which special-cases ×1 and ×2)."
+    if out == L: return np.arange(out)
+    if out == 2 * L: return np.arange(out) // 2
+    s = np.float32(1 / scale) if scale is not None else np.float32(L) / np.float32(out)
+    return np.minimum(np.floor(np.arange(out, dtype=np.float32) * s).astype(np.int64), L - 1)
+
+def _linear_matrix(L, out, scale, align_corners, out_dtype):
+    "The (out, L) interpolation matrix of 'linear' resizing along one axis: row i puts 1-λ on i0 and λ on i1 (coordinates in `dtype`, as PyTorch)."
+    dtype = np.dtype(np.promote_types(out_dtype, np.float32))          # PyTorch computes float16 coordinates in float32
+    dst = np.arange(out).astype(dtype)
+    if align_corners: src = dst * (dtype.type(L - 1) / dtype.type(out - 1) if out > 1 else dtype.type(0))
+    else:
+        s = dtype.type(1 / scale) if scale is not None else dtype.type(L) / dtype.type(out)
+        src = np.maximum(s * (dst + dtype.type(0.5)) - dtype.type(0.5), 0)             # clamp at the first pixel's centre
+    i0 = np.minimum(src.astype(np.int64), L - 1)
+    i1 = np.minimum(i0 + 1, L - 1)
+    lam = np.clip(src - i0, 0, 1).astype(dtype)
+    A = np.zeros((out, L), dtype)
+    np.add.at(A, (np.arange(out), i0), 1 - lam)
+    np.add.at(A, (np.arange(out), i1), lam)
+    return A.astype(out_dtype)
+
+class AxisLinear(Function):
+    "$y = A x$ along `axis` for a constant matrix $A$; VJP $\\bar x = A^\\top \\bar y$ (the same Function with $A^\\top$)."
+    op = 'interpolate'
+    def forward(self, x, *, A, axis):
+        self.A, self.axis = A, axis
+        return np.moveaxis(np.moveaxis(x, axis, -1) @ A.T, -1, axis)
+    def backward(self, g): return AxisLinear.apply(g, A=np.ascontiguousarray(self.A.T), axis=self.axis),
+
+_INTERP = {'nearest': 1, 'linear': 1, 'bilinear': 2, 'trilinear': 3}
+
+def interpolate(input:Tensor, # (N, C, *spatial) with 1, 2 or 3 spatial dims
+                size=None, # int or tuple: the output's spatial size (give this or `scale_factor`)
+                scale_factor=None, # float or tuple: output size = floor(input size · factor)
+                mode:str='nearest', # 'nearest', 'linear' (1 spatial dim), 'bilinear' (2) or 'trilinear' (3)
+                align_corners:bool=None, # linear modes: map corner pixel centres onto each other (default False)
+                recompute_scale_factor:bool=None, # True: use the computed output size, not `scale_factor`, for the coordinates
+               )->Tensor:
+    "Resize by nearest-neighbour or (bi/tri)linear interpolation, as `torch.nn.functional.interpolate`; each axis is one constant linear map."
+    who = 'interpolate'
+    if mode not in _INTERP: raise NotImplementedError(f"{who}: mode must be one of {tuple(_INTERP)}, got {mode!r}")
+    if not isinstance(input, Tensor) or input.dtype.kind != 'f': raise TypeError(f"{who}: expected a floating-point Tensor input")
+    nsp = input.ndim - 2
+    if nsp not in (1, 2, 3): raise ShapeError(f"{who}: expected an input of shape (N, C, *spatial) with 1-3 spatial dims, got {tuple(input.shape)}")
+    if mode != 'nearest' and _INTERP[mode] != nsp:
+        raise NotImplementedError(f"{who}: mode {mode!r} expects {_INTERP[mode]} spatial dims, got a {input.ndim}-D input")
+    if mode == 'nearest' and align_corners is not None:
+        raise ValueError(f"{who}: align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear")
+    if (size is None) == (scale_factor is None): raise ValueError(f"{who}: only one of size or scale_factor should be defined")
+    tup = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * nsp
+    L = input.shape[2:]
+    if size is not None:
+        out, scales = tuple(int(s) for s in tup(size)), (None,) * nsp
+        if len(out) != nsp: raise ValueError(f"{who}: size {size} must have {nsp} entries for a {input.ndim}-D input")
+    else:
+        scales = tuple(float(s) for s in tup(scale_factor))
+        if len(scales) != nsp: raise ValueError(f"{who}: scale_factor {scale_factor} must have {nsp} entries for a {input.ndim}-D input")
+        out = tuple(int(math.floor(l * s)) for l, s in zip(L, scales))
+        if recompute_scale_factor: scales = (None,) * nsp
+    if min(out) <= 0: raise ShapeError(f"{who}: the output size {out} must be positive (input spatial size {tuple(L)})")
+    y = input
+    for k, (l, o, s) in enumerate(zip(L, out, scales)):
+        axis = 2 + k
+        if mode == 'nearest':
+            if o != l: y = AxisSelect.apply(y, idx=_nearest_index(l, o, s), axis=axis, n=l)
+        else: y = AxisLinear.apply(y, A=_linear_matrix(l, o, s, bool(align_corners), input.dtype), axis=axis)
+    return y
+
+class Upsample(Module):
+    "Resize (N, C, *spatial) input by `interpolate`, as `torch.nn.Upsample`."
+    def __init__(self, size=None, # output spatial size (give this or `scale_factor`)
+                 scale_factor=None, # multiplier of the spatial size
+                 mode:str='nearest', # 'nearest', 'linear', 'bilinear' or 'trilinear'
+                 align_corners:bool=None, # linear modes only
+                 recompute_scale_factor:bool=None): # as in `interpolate`
+        super().__init__()
+        self.size, self.mode, self.align_corners, self.recompute_scale_factor = size, mode, align_corners, recompute_scale_factor
+        self.scale_factor = None if scale_factor is None else tuple(float(s) for s in scale_factor) if isinstance(scale_factor, (tuple, list)) else float(scale_factor)
+    def forward(self, input:Tensor)->Tensor:
+        return interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners, self.recompute_scale_factor)
+    def extra_repr(self):
+        return (f'scale_factor={self.scale_factor!r}' if self.scale_factor is not None else f'size={self.size!r}') + f', mode={self.mode!r}'
+
+# %% ../../nbs/09_conv.ipynb #317d37c7
+def _conv_transpose2d(input, weight, bias, stride, padding, output_padding, dilation, who):
+    "The adjoint of an unpadded `conv2d` (`Conv2dInputGrad` with `input` as ȳ), then cropped by `padding`; errors name `who`."
+    if not isinstance(weight, Tensor) or weight.ndim != 4:
+        raise ShapeError(f"{who}: weight must be a 4-d Tensor (in_channels, out_channels, kH, kW), got shape {tuple(np.shape(weight))}")
+    C, O, kh, kw = weight.shape
+    _check_input(input, who, C)
+    if input.ndim == 3:
+        y = _conv_transpose2d(input.reshape(1, *input.shape), weight, bias, stride, padding, output_padding, dilation, who)
+        return y.reshape(y.shape[1:])
+    if input.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+        raise ShapeError(f"{who}: input dtype {input.dtype} and weight dtype {weight.dtype} should be the same")
+    if bias is not None and tuple(bias.shape) != (O,):
+        raise ShapeError(f"{who}: bias must have shape ({O},) to match weight {tuple(weight.shape)}, got {tuple(bias.shape)}")
+    s, p, op, d = (_pair(v, n, who) for v, n in ((stride, 'stride'), (padding, 'padding'), (output_padding, 'output_padding'), (dilation, 'dilation')))
+    if min(s) < 1 or min(d) < 1 or min(p) < 0 or min(op) < 0:
+        raise ValueError(f"{who}: stride and dilation must be positive, padding and output_padding non-negative")
+    if op[0] >= max(s[0], d[0]) or op[1] >= max(s[1], d[1]):
+        raise ValueError(f"{who}: output padding {op} must be smaller than either stride {s} or dilation {d}")
+    N, _, H, W = input.shape
+    full = [(L - 1) * si + di * (k - 1) + 1 for L, si, di, k in zip((H, W), s, d, (kh, kw))]   # no padding, no crop
+    if full[0] - 2 * p[0] + op[0] <= 0 or full[1] - 2 * p[1] + op[1] <= 0:
+        raise ShapeError(f"{who}: input of spatial size {(H, W)} with padding {p} gives a non-positive output size")
+    geom = _Geom((N, O, *full), (C, O, kh, kw), s, (0, 0, 0, 0), d)      # the conv2d this is the adjoint of
+    y = Conv2dInputGrad.apply(input, weight, geom=geom)
+    if p != (0, 0) or op != (0, 0):                                       # crop p from each side; op rows/cols back at the end
+        y = pad(y, (-p[1], op[1] - p[1], -p[0], op[0] - p[0]))
+    return y if bias is None else y + bias.reshape(1, O, 1, 1)
+
+def conv_transpose2d(input:Tensor, # (N, C_in, H, W) or (C_in, H, W)
+                     weight:Tensor, # (C_in, C_out, kH, kW): note the order, as PyTorch
+                     bias:Tensor=None, # (C_out,), or None
+                     stride=1, # int or (sH, sW): the upsampling factor
+                     padding=0, # int or (pH, pW): rows/cols removed from each side of the full output
+                     output_padding=0, # int or (oH, oW): extra rows/cols on the bottom/right, < stride
+                     groups:int=1, # only 1 is supported
+                     dilation=1, # int or (dH, dW)
+                    )->Tensor: # (N, C_out, (H-1)s - 2p + d(k-1) + op + 1, ...)
+    "Transposed convolution (the input-gradient of `conv2d`, used for upsampling), as `torch.nn.functional.conv_transpose2d`."
+    if groups != 1: raise NotImplementedError(f"conv_transpose2d: only groups=1 is supported, got groups={groups}")
+    return _conv_transpose2d(input, weight, bias, stride, padding, output_padding, dilation, 'conv_transpose2d')
+
+class ConvTranspose2d(Module):
+    "Transposed 2-d convolution layer, as `torch.nn.ConvTranspose2d` (`groups=1`, zero padding)."
+    def __init__(self, in_channels:int, # C_in
+                 out_channels:int, # C_out
+                 kernel_size, # int or (kH, kW)
+                 stride=1, # int or (sH, sW)
+                 padding=0, # int or (pH, pW)
+                 output_padding=0, # int or (oH, oW)
+                 groups:int=1, # only 1 is supported
+                 bias:bool=True, # learn an additive bias per output channel?
+                 dilation=1, # int or (dH, dW)
+                 padding_mode:str='zeros', # only 'zeros' is supported
+                 device=None, # only the CPU exists: None or 'cpu'
+                 dtype=None): # parameter dtype (float32 by default)
+        super().__init__()
+        who = type(self).__name__
+        _check_device(device, who)
+        if groups != 1: raise NotImplementedError(f"{who}: only groups=1 is supported, got groups={groups}")
+        if padding_mode != 'zeros': raise NotImplementedError(f"{who}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups, self.padding_mode = in_channels, out_channels, groups, padding_mode
+        self.kernel_size, self.stride, self.padding, self.output_padding, self.dilation = (
+            _pair(v, n, who) for v, n in ((kernel_size, 'kernel_size'), (stride, 'stride'), (padding, 'padding'),
+                                          (output_padding, 'output_padding'), (dilation, 'dilation')))
+        self.weight = Parameter(empty(in_channels, out_channels, *self.kernel_size, dtype=dtype))
+        if bias: self.bias = Parameter(empty(out_channels, dtype=dtype))
+        else: self.register_parameter('bias', None)
+        self.reset_parameters()
+
+    reset_parameters = Linear.reset_parameters       # PyTorch's fan_in here is weight.shape[1]·kH·kW = out_channels·kH·kW
+
+    def forward(self, input:Tensor, output_size=None)->Tensor: # output_size: (H_out, W_out) (or with N, C) to pick output_padding
+        op = self.output_padding
+        if output_size is not None:
+            _check_input(input, self)
+            want = tuple(output_size)[-2:]
+            least = [(L - 1) * s - 2 * p + d * (k - 1) + 1 for L, s, p, d, k in
+                     zip(input.shape[-2:], self.stride, self.padding, self.dilation, self.kernel_size)]
+            op = tuple(w - m for w, m in zip(want, least))
+            if min(op) < 0 or any(o >= max(s, d) for o, s, d in zip(op, self.stride, self.dilation)):
+                raise ValueError(f"{self!r}: requested an output size of {want}, but valid sizes range from {tuple(least)} to "
+                                 f"{tuple(m + max(s, d) - 1 for m, s, d in zip(least, self.stride, self.dilation))}")
+        return _conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, op, self.dilation, self)
+
+    def extra_repr(self):
+        s = f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}'
+        if self.padding != (0, 0): s += f', padding={self.padding}'
+        if self.dilation != (1, 1): s += f', dilation={self.dilation}'
+        if self.output_padding != (0, 0): s += f', output_padding={self.output_padding}'
+        if self.bias is None: s += ', bias=False'
+        return s

@@ -11,7 +11,8 @@ __all__ = []
 from ..ops import relu, tanh, sigmoid, softmax, log_softmax
 from .layers import linear, leaky_relu, erf, gelu, silu, elu, softplus, hardtanh, relu6, \
     logsigmoid, dropout, dropout2d, embedding
-from .conv import conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d
+from .conv import conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, conv1d, max_pool1d, \
+    adaptive_max_pool2d, unfold, fold, pad, interpolate, conv_transpose2d
 from .norm import batch_norm, layer_norm
 from .rnn import rnn_recurrence, rnn
 from .attention import scaled_dot_product_attention

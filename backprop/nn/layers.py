@@ -17,7 +17,7 @@ import math, warnings
 import numpy as np
 from ..core import Tensor, Function, ShapeError, _wrap, empty, as_tensor, default_generator
 from ..ops import relu, tanh, sigmoid, softmax, log_softmax, flatten
-from .module import Module, Parameter
+from .module import Module, Parameter, _check_device
 from . import init
 
 # %% ../../nbs/08_layers.ipynb #41897afa
@@ -59,8 +59,10 @@ class Linear(Module):
     def __init__(self, in_features:int, # size of each input sample
                  out_features:int, # size of each output sample
                  bias:bool=True, # learn an additive bias?
+                 device=None, # only the CPU exists: None or 'cpu'
                  dtype=None): # parameter dtype (float32 by default)
         super().__init__()
+        _check_device(device, 'Linear')
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(empty(out_features, in_features, dtype=dtype))
         if bias: self.bias = Parameter(empty(out_features, dtype=dtype))
@@ -514,8 +516,10 @@ class Embedding(Module):
                  padding_idx:int=None, # this row starts at zero and gets no gradient
                  _weight:Tensor=None, # initial weights (used by `from_pretrained`)
                  _freeze:bool=False, # keep the weights fixed (requires_grad=False)?
+                 device=None, # only the CPU exists: None or 'cpu'
                  dtype=None): # parameter dtype (float32 by default)
         super().__init__()
+        _check_device(device, 'Embedding')
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = _padding_idx('Embedding', padding_idx, num_embeddings)
         if _weight is None:

@@ -86,8 +86,8 @@ class ResBlock(_PreActBlock):
                  dtype=None): # parameter dtype (float32 by default)
         hidden = features if hidden is None else hidden
         kinds = {'batch': BatchNorm1d, 'layer': LayerNorm}
-        branch = _branch(_norm_layer(norm, features, 'ResBlock', kinds, dtype), ReLU(), Linear(features, hidden, bias, dtype),
-                         _norm_layer(norm, hidden, 'ResBlock', kinds, dtype), ReLU(), Linear(hidden, features, bias, dtype))
+        branch = _branch(_norm_layer(norm, features, 'ResBlock', kinds, dtype), ReLU(), Linear(features, hidden, bias, dtype=dtype),
+                         _norm_layer(norm, hidden, 'ResBlock', kinds, dtype), ReLU(), Linear(hidden, features, bias, dtype=dtype))
         super().__init__(branch, skipinit=skipinit, dtype=dtype)
         self.features, self.hidden, self.norm, self.zero_init = features, hidden, norm, zero_init
         self.reset_parameters()
