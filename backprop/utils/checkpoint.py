@@ -8,15 +8,15 @@ Docs: https://backprop-dev.github.io/backprop/checkpoint.html.md"""
 __all__ = ['CheckpointFunction', 'checkpoint', 'checkpoint_sequential']
 
 # %% ../../nbs/32_checkpoint.ipynb #d2168d9a
-import weakref, warnings
+import weakref, warnings, threading
 from contextlib import contextmanager
 import numpy as np
-from ..core import (Tensor, Function, no_grad, enable_grad, is_grad_enabled, default_generator,
-                           run_backward)
+from ..core import (Tensor, Function, no_grad, enable_grad, is_grad_enabled, is_anomaly_enabled,
+                           default_generator, run_backward, _apply, _set_mode)
 
 # %% ../../nbs/32_checkpoint.ipynb #b27699bb
-_frames = []                                  # active _Trace / _Swap frames, outermost first
-_apply = Function.__dict__['apply']           # the engine's own `Function.apply` (a classmethod)
+class _Frames(threading.local): stack = ()    # this thread's active _Trace / _Swap frames, outermost first
+_local = _Frames()
 
 class _Trace:
     "The forward pass of a checkpoint: notes the outside tensors needing grad; records no graph."
@@ -37,18 +37,18 @@ class _Swap:
 
 def _resolve(t):
     "`t` as the ops of the innermost recomputation see it."
-    for fr in _frames:
+    for fr in _local.stack:
         if isinstance(fr, _Swap): t = fr.swap.get(id(t), t)
     return t
 
-def _intercepted(cls, *args, **kwargs):
-    "`Function.apply` while a checkpointed function runs."
-    raw, grad_on = args, is_grad_enabled()
+def _intercepted(cls, args, kwargs):
+    "`Function.apply` while a checkpointed function runs in this thread."
+    raw, grad_on, frames = args, is_grad_enabled(), _local.stack
     if grad_on:
-        for fr in _frames: args = fr.visit(raw, args)
-    traces = [fr for fr in _frames if isinstance(fr, _Trace)]
-    if not traces: return _apply.__func__(cls, *args, **kwargs)
-    with no_grad(): out = _apply.__func__(cls, *args, **kwargs)
+        for fr in frames: args = fr.visit(raw, args)
+    traces = [fr for fr in frames if isinstance(fr, _Trace)]
+    if not traces: return _apply(cls, args, kwargs, grad_on, is_anomaly_enabled())
+    out = _apply(cls, args, kwargs, False, is_anomaly_enabled())
     if grad_on and any(a.requires_grad for a in args):
         out.requires_grad = True
         for fr in traces: fr.made(out)
@@ -56,13 +56,15 @@ def _intercepted(cls, *args, **kwargs):
 
 @contextmanager
 def _frame(fr):
-    "Route `Function.apply` through `_intercepted` while `fr` is active."
-    if not _frames: Function.apply = classmethod(_intercepted)
-    _frames.append(fr)
+    "Route this thread's `Function.apply` through `_intercepted` while `fr` is active."
+    outer = _local.stack
+    if not outer: _set_mode(hook=_intercepted)
+    _local.stack = outer + (fr,)
     try: yield fr
     finally:
-        _frames.pop()
-        if not _frames: Function.apply = _apply
+        _local.stack = outer
+        if not outer: _set_mode(hook=None)
+
 
 # %% ../../nbs/32_checkpoint.ipynb #b374392b
 @contextmanager
@@ -77,13 +79,14 @@ def _rng_restored(state):
 # %% ../../nbs/32_checkpoint.ipynb #0ddff571
 class _StandIn(Function):
     "Identity: ties a recomputation's stand-in to the tensor it stood for, for double backward."
+    saves = ()
     def forward(self, x): return x
     def backward(self, g): return (g,)
 
 def _rewire(stand_in:Tensor, target:Tensor):
     "Make `stand_in` the output of an identity node on `target` (as `Function.apply` would have)."
     node = object.__new__(_StandIn)
-    node.inputs, node.out, stand_in._ctx = (target,), weakref.ref(stand_in), node
+    node.inputs, node._out, node._v, stand_in._ctx = (target,), weakref.ref(stand_in), (target._vc[0],), node
 
 class CheckpointFunction(Function):
     "A checkpointed function as one node: its backward recomputes the function with a graph and differentiates it."
@@ -192,7 +195,7 @@ def checkpoint(function, # a callable of Tensors (and other values) returning a 
         raise ValueError(f"checkpoint: unexpected keyword arguments: {', '.join(kwargs)} "
                          "(keyword arguments for the function are only supported with use_reentrant=False)")
     if not callable(function): raise TypeError(f"checkpoint: expected a callable, got {type(function).__name__}")
-    if not is_grad_enabled() or any(isinstance(fr, _Trace) for fr in _frames): return function(*args, **kwargs)
+    if not is_grad_enabled() or any(isinstance(fr, _Trace) for fr in _local.stack): return function(*args, **kwargs)
     return _Checkpoint(function, args, kwargs, use_reentrant, preserve_rng_state).run()
 
 # %% ../../nbs/32_checkpoint.ipynb #5f716011
