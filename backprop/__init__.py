@@ -27,7 +27,8 @@ from .ops import (exp, log, sqrt, abs, tanh, sigmoid, relu, maximum, minimum, cl
     add, sub, mul, div, neg, pow, eq, ne, lt, le, gt, ge, sum, prod, cumsum, all, any, norm, vector_norm,
     t, narrow, flip, roll, repeat, split, chunk, unbind, tril, triu, diag, index_select, masked_fill,
     scatter, scatter_add, nonzero, sort, argsort, topk, mm, bmm, dot, outer, einsum,
-    isclose, allclose, equal, is_tensor, numel, from_numpy)
+    isclose, allclose, equal, is_tensor, numel, from_numpy, remainder, logical_and, logical_or, logical_xor, logical_not,
+    bitwise_and, bitwise_or, bitwise_xor, bitwise_not)
 from types import SimpleNamespace
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .serialization import save, load

@@ -151,6 +151,46 @@ def test_floordiv_operator(shapes, seed):
     check(lambda L, x, y: x // y, data(seed, xs), data(seed + 1, ys, 'nonzero'), rg=[False, False], seed=seed, name='floordiv')
     check(lambda L, x: 7 // (x.abs() + 0.5), data(seed, xs), rg=[False], seed=seed, name='rfloordiv')
 
+@SET
+@given(shapes=two_shapes, seed=seeds, rg=st.sampled_from([(True, True), (True, False), (False, True)]))
+def test_remainder(shapes, seed, rg):
+    xs, ys = shapes.input_shapes
+    x, y = np.asarray(data(seed, xs) * 3), data(seed + 1, ys, 'nonzero')
+    assume(np.all(np.abs(np.asarray(x / y) - np.round(x / y)) > 1e-6))     # away from the jumps
+    check(lambda L, x, y: L.remainder(x, y), x, y, rg=list(rg), seed=seed, name='remainder')
+    check(lambda L, x, y: x % y, x, y, rg=list(rg), seed=seed, name='%')
+
+def test_remainder_integers_and_numbers():
+    for f in (lambda L, x: x % 3, lambda L, x: 7 % x, lambda L, x: L.remainder(x, -2)):
+        check(f, np.array([7, -7, 5, -1]), rg=[False], name='int remainder')
+
+@pytest.mark.parametrize('name', ['logical_and', 'logical_or', 'logical_xor', 'bitwise_and', 'bitwise_or', 'bitwise_xor', '&', '|', '^'])
+@pytest.mark.parametrize('dtype', ['bool', 'int64'])
+@SET
+@given(shapes=two_shapes, seed=seeds)
+def test_logical_bitwise(name, dtype, shapes, seed):
+    xs, ys = shapes.input_shapes
+    rng = np.random.default_rng(seed)
+    x, y = np.asarray(rng.integers(0, 4, xs)).astype(dtype), np.asarray(rng.integers(0, 4, ys)).astype(dtype)
+    ops = {'&': lambda a, b: a & b, '|': lambda a, b: a | b, '^': lambda a, b: a ^ b}
+    fn = (lambda L, x, y: ops[name](x, y)) if name in ops else (lambda L, x, y: getattr(L, name)(x, y))
+    check(fn, x, y, rg=[False, False], name=f'{name} {dtype}')
+
+def test_not_and_invert():
+    for x in (np.array([True, False]), np.array([0, 3, -2])):
+        check(lambda L, x: ~x, x, rg=[False], name='~')
+        check(lambda L, x: L.logical_not(x), x, rg=[False], name='logical_not')
+        check(lambda L, x: L.bitwise_not(x), x, rg=[False], name='bitwise_not')
+    raises_like_torch(lambda L: ~L.ones(2), TypeError)
+
+@pytest.mark.parametrize('name', ['max', 'min'])
+@SET
+@given(shapes=two_shapes, seed=seeds)
+def test_max_min_of_two_tensors(name, shapes, seed):
+    xs, ys = shapes.input_shapes
+    check(lambda L, x, y: getattr(L, name)(x, y), data(seed, xs), data(seed + 1, ys), seed=seed, name=f'{name}(a, b)')
+    check(lambda L, x, y: getattr(x, name)(y), data(seed, xs), data(seed + 1, ys), seed=seed, name=f'{name} method (a, b)')
+
 @pytest.mark.parametrize('rounding', [None, 'trunc', 'floor'])
 def test_div_integers(rounding):
     x, y = np.array([7, -7, 6, -1]), np.array([2, 2, -4, 3])
