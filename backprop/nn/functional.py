@@ -13,7 +13,7 @@ from .layers import linear, leaky_relu, erf, gelu, silu, elu, softplus, hardtanh
     logsigmoid, dropout, dropout2d, embedding
 from .conv import conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, conv1d, max_pool1d, \
     adaptive_max_pool2d, unfold, fold, pad, interpolate, conv_transpose2d
-from .norm import batch_norm, layer_norm
+from .norm import batch_norm, layer_norm, group_norm
 from .rnn import rnn_recurrence, rnn
 from .attention import scaled_dot_product_attention
 from .losses import mse_loss, l1_loss, huber_loss, binary_cross_entropy, \
