@@ -53,3 +53,11 @@ try:
 except (AssertionError, RuntimeError) as e:
     cuda_error = type(e).__name__
 report('cuda_error', cuda_error)
+model = model.to(torch.device(device)).to(dtype=torch.float64).to(torch.float32)
+report('module_to_device_object', str(next(model.parameters()).dtype).replace('torch.', ''))
+try:
+    nn.Linear(1, 1).to('cuda')
+    module_cuda_error = None
+except Exception as e:
+    module_cuda_error = type(e).__name__
+report('module_cuda_error', module_cuda_error)
