@@ -23,6 +23,7 @@ __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'log
 import numpy as np, builtins, math, string, inspect, functools, warnings
 from collections import namedtuple
 from .core import Tensor, Function, ShapeError, as_tensor, is_grad_enabled, no_grad, _wrap, _const, _axes, _kept_shape, _promote
+from .core import _as_view, _bump, _rebase, _inplace, SetItem
 
 # %% ../nbs/03_ops.ipynb #314a8dc7
 def _tensor(x): return x if isinstance(x, Tensor) else as_tensor(x)
@@ -54,6 +55,7 @@ def _up(x):
 # %% ../nbs/03_ops.ipynb #28863334
 class Exp(Function):
     "$y = e^x$; VJP $\\bar x = \\bar y\\,y$."
+    saves = ()
     def forward(self, x): return np.exp(x)
     def backward(self, g): return g * self.out(),
 
@@ -79,6 +81,7 @@ Tensor.log = log
 # %% ../nbs/03_ops.ipynb #1ae2cb90
 class Sqrt(Function):
     "$y = \\sqrt x$; VJP $\\bar x = \\bar y / 2y$."
+    saves = ()
     def forward(self, x): return np.sqrt(x)
     def backward(self, g): return g / (self.out() * 2),
 
@@ -103,6 +106,7 @@ Tensor.abs = Tensor.__abs__ = abs
 # %% ../nbs/03_ops.ipynb #015adacb
 class Tanh(Function):
     "$y = \\tanh x$; VJP $\\bar x = \\bar y\\,(1 - y^2)$."
+    saves = ()
     def forward(self, x): return np.tanh(x)
     def backward(self, g):
         y = self.out()
@@ -110,6 +114,7 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     "$y = \\sigma(x)$; VJP $\\bar x = \\bar y\\,y(1-y)$."
+    saves = ()
     def forward(self, x):                       # e^{-|x|} never overflows, and z/(1+z) keeps tiny values for x ≪ 0
         z = np.exp(-np.abs(x))
         return np.where(x >= 0, 1, z) / (1 + z)
@@ -209,6 +214,7 @@ Tensor.clamp, Tensor.clip = clamp, clip
 # %% ../nbs/03_ops.ipynb #a35af3b6
 class Where(Function):
     "$y = c\\,?\\,a : b$; VJP $\\bar a = c\\,?\\,\\bar y : 0$, $\\bar b = c\\,?\\,0 : \\bar y$."
+    saves = ()
     def forward(self, a, b, cond):
         self.cond = cond
         return np.where(cond, a, b)
@@ -228,7 +234,7 @@ def where(condition, # bool Tensor or array, broadcast against `input` and `othe
     return Where.apply(*_operands(input, other, 'where'), cond=cond)
 Tensor.where = lambda self, condition, other: where(condition, self, other)
 
-# %% ../nbs/03_ops.ipynb #fcc8416f
+# %% ../nbs/03_ops.ipynb #90c0778b
 class Sin(Function):
     "$y = \\sin x$; VJP $\\bar x = \\bar y \\cos x$."
     def forward(self, x): return np.sin(x)
@@ -250,7 +256,7 @@ def cos(input:Tensor, # angles in radians
     return Cos.apply(_float(input))
 Tensor.sin, Tensor.cos = sin, cos
 
-# %% ../nbs/03_ops.ipynb #48f6984a
+# %% ../nbs/03_ops.ipynb #a3bb929b
 class Log1p(Function):
     "$y = \\log(1 + x)$; VJP $\\bar x = \\bar y / (1 + x)$."
     def forward(self, x):
@@ -259,6 +265,7 @@ class Log1p(Function):
 
 class Expm1(Function):
     "$y = e^x - 1$; VJP $\\bar x = \\bar y\\,(y + 1)$."
+    saves = ()                                  # reads only its output
     def forward(self, x): return np.expm1(x)
     def backward(self, g): return g * (self.out() + 1),
 
@@ -291,7 +298,7 @@ def log10(input:Tensor, # positive values
     return LogBase.apply(_float(input), base=10)
 Tensor.log1p, Tensor.expm1, Tensor.log2, Tensor.log10 = log1p, expm1, log2, log10
 
-# %% ../nbs/03_ops.ipynb #7a26c1a0
+# %% ../nbs/03_ops.ipynb #956608da
 _erf = np.frompyfunc(math.erf, 1, 1)
 
 class Erf(Function):
@@ -307,9 +314,10 @@ def erf(input:Tensor, # any values
     return Erf.apply(_float(input))
 Tensor.erf = erf
 
-# %% ../nbs/03_ops.ipynb #220d11b7
+# %% ../nbs/03_ops.ipynb #6067ac90
 class Rsqrt(Function):
     "$y = 1/\\sqrt x$; VJP $\\bar x = -\\tfrac12 \\bar y\\, y^3$."
+    saves = ()
     def forward(self, x):
         with np.errstate(divide='ignore'): return 1 / np.sqrt(x)
     def backward(self, g):
@@ -328,9 +336,10 @@ def square(input:Tensor, # any values
     return x * x
 Tensor.rsqrt, Tensor.square = rsqrt, square
 
-# %% ../nbs/03_ops.ipynb #92c47b3f
+# %% ../nbs/03_ops.ipynb #5664069e
 class Step(Function):
     "A piecewise-constant map $f$ (sign, floor, ceil, round, trunc): $f' = 0$ almost everywhere, so $\\bar x = 0$."
+    saves = ()
     def forward(self, x, f, name):
         self.op = name
         return f(x)
@@ -361,7 +370,7 @@ def round(input:Tensor, # values to round
     return _step(lambda a: np.round(a, decimals), 'round', input)
 Tensor.sign, Tensor.floor, Tensor.ceil, Tensor.trunc, Tensor.round = sign, floor, ceil, trunc, round
 
-# %% ../nbs/03_ops.ipynb #15dd81d4
+# %% ../nbs/03_ops.ipynb #7696fc2a
 def add(input:Tensor, other:Tensor, # operands, broadcast (either may be a number)
         *, alpha=1, # multiplier of `other`
        )->Tensor: # input + alpha * other
@@ -408,7 +417,7 @@ Tensor.multiply, Tensor.divide, Tensor.subtract, Tensor.true_divide = mul, div, 
 Tensor.__floordiv__ = lambda self, other: div(self, other, rounding_mode='floor')
 Tensor.__rfloordiv__ = lambda self, other: div(other, self, rounding_mode='floor')
 
-# %% ../nbs/03_ops.ipynb #31d011f9
+# %% ../nbs/03_ops.ipynb #c7ca9f9a
 def _comparison(npop, name):
     def f(input:Tensor, other:Tensor)->Tensor:
         a = _tensor(input)
@@ -422,7 +431,7 @@ lt, le = _comparison(np.less, 'lt'), _comparison(np.less_equal, 'le')
 gt, ge = _comparison(np.greater, 'gt'), _comparison(np.greater_equal, 'ge')
 Tensor.eq, Tensor.ne, Tensor.lt, Tensor.le, Tensor.gt, Tensor.ge = eq, ne, lt, le, gt, ge
 
-# %% ../nbs/03_ops.ipynb #292d80e8
+# %% ../nbs/03_ops.ipynb #879bb627
 def remainder(input:Tensor, other:Tensor, # dividend and divisor, broadcast (either may be a number)
              )->Tensor: # $a - b\lfloor a/b\rfloor$, with the sign of `other`
     "The modulus with the divisor's sign (Python's `%`), as `torch.remainder`."
@@ -496,6 +505,7 @@ def var(input:Tensor, # a floating-point tensor
 class StdSqrt(Function):
     "$\\sigma = \\sqrt{v}$ for a variance $v$; VJP $\\bar v = \\bar\\sigma / 2\\sigma$, and 0 where $\\sigma = 0$ (a constant group), as PyTorch."
     op = 'std'
+    saves = ()
     def forward(self, v): return np.sqrt(v)
     def backward(self, g):
         y = self.out()
@@ -607,7 +617,7 @@ def logsumexp(input:Tensor, # any values (logits)
     return y.to(x.dtype)
 Tensor.logsumexp = logsumexp
 
-# %% ../nbs/03_ops.ipynb #5cc7e6b5
+# %% ../nbs/03_ops.ipynb #74686fc1
 def sum(input:Tensor, # any tensor
         dim=None, # int or tuple of dims to reduce; None for all
         keepdim:bool=False, # keep the reduced dims with size 1?
@@ -649,10 +659,11 @@ def prod(input:Tensor, # any tensor
     return Prod.apply(x, dim=d, keepdim=bool(keepdim))
 Tensor.prod = prod
 
-# %% ../nbs/03_ops.ipynb #b0b758c7
+# %% ../nbs/03_ops.ipynb #9d7d7598
 class CumSum(Function):
     "$y_i = \\sum_{j \\le i} x_j$ along `dim` (from the end if `reverse`); VJP: the cumsum in the other direction."
     op = 'cumsum'
+    saves = ()
     def forward(self, x, dim, reverse=False):
         self.dim, self.reverse = dim, reverse
         return np.flip(np.cumsum(np.flip(x, dim), dim), dim) if reverse else np.cumsum(x, axis=dim)
@@ -669,7 +680,7 @@ def cumsum(input:Tensor, # any tensor
     return x if x.ndim == 0 else CumSum.apply(x, dim=d)
 Tensor.cumsum = cumsum
 
-# %% ../nbs/03_ops.ipynb #b9cb88b1
+# %% ../nbs/03_ops.ipynb #ba32c89b
 def _logical(np_f, name):
     def f(input:Tensor, # any tensor; nonzero counts as True
           dim=None, # int or tuple of dims to reduce; None for all
@@ -684,7 +695,7 @@ def _logical(np_f, name):
 all, any = _logical(np.all, 'all'), _logical(np.any, 'any')
 Tensor.all, Tensor.any = all, any
 
-# %% ../nbs/03_ops.ipynb #b51bddea
+# %% ../nbs/03_ops.ipynb #a935c06d
 def vector_norm(x:Tensor, # any floating tensor
                 ord=2, # p: a number, `inf` or `-inf`
                 dim=None, # int or tuple of dims; None for all
@@ -718,6 +729,7 @@ Tensor.norm = norm
 # %% ../nbs/03_ops.ipynb #835c0102
 class Softmax(Function):
     "$s = e^x/\\sum e^x$ along `dim`; VJP $\\bar x = s\\odot(\\bar s - \\langle\\bar s, s\\rangle)$."
+    saves = ()
     def forward(self, x, dim):
         self.dim = dim
         e = np.exp(x - np.max(x, axis=dim, keepdims=True, initial=-np.inf))
@@ -729,6 +741,7 @@ class Softmax(Function):
 class LogSoftmax(Function):
     "$\\ell = x - \\mathrm{logsumexp}(x)$ along `dim`; VJP $\\bar x = \\bar\\ell - e^{\\ell}\\sum\\bar\\ell$."
     op = 'log_softmax'
+    saves = ()
     def forward(self, x, dim):
         self.dim = dim
         z = x - np.max(x, axis=dim, keepdims=True, initial=-np.inf)
@@ -760,6 +773,7 @@ Tensor.softmax, Tensor.log_softmax = softmax, log_softmax
 # %% ../nbs/03_ops.ipynb #9f7f941c
 class Permute(Function):
     "Reorder axes by `dims`; VJP: the inverse permutation, `argsort(dims)`."
+    saves = ()
     def forward(self, x, dims):
         self.dims = dims
         return np.transpose(x, dims)
@@ -774,7 +788,7 @@ def permute(input:Tensor, # any tensor
     if len(dims) != x.ndim: raise ShapeError(f"permute: {len(dims)} dims {dims} given for a tensor of shape {x.shape}")
     p = tuple(_dim(d, x.ndim, 'permute') for d in dims)
     if sorted(p) != list(range(x.ndim)): raise ShapeError(f"permute: dims {dims} repeat a dim (tensor of shape {x.shape})")
-    return x if p == tuple(range(x.ndim)) else Permute.apply(x, dims=p)
+    return x if p == tuple(range(x.ndim)) else _as_view(Permute.apply(x, dims=p), x)
 
 def transpose(input:Tensor, # any tensor
               dim0:int, # one dim
@@ -785,7 +799,7 @@ def transpose(input:Tensor, # any tensor
     a, b = _dim(dim0, x.ndim, 'transpose'), _dim(dim1, x.ndim, 'transpose')
     if a == b: return x
     p = list(range(x.ndim)); p[a], p[b] = b, a
-    return Permute.apply(x, dims=tuple(p))
+    return _as_view(Permute.apply(x, dims=tuple(p)), x)
 
 def _mT(x):
     if x.ndim < 2: raise ShapeError(f"mT: needs a matrix or a batch of matrices, got shape {x.shape}")
@@ -825,7 +839,7 @@ def flatten(input:Tensor, # any tensor
     return x.reshape(x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
 Tensor.squeeze, Tensor.unsqueeze, Tensor.flatten = squeeze, unsqueeze, flatten
 
-# %% ../nbs/03_ops.ipynb #f014b801
+# %% ../nbs/03_ops.ipynb #78e2cf9d
 def t(input:Tensor, # a tensor with at most 2 dims
      )->Tensor: # its transpose (0-d and 1-d tensors unchanged)
     "The transpose of a matrix, as `torch.t`."
@@ -862,7 +876,7 @@ Tensor.is_contiguous = lambda self: bool(self.array.flags.c_contiguous)
 Tensor.view_as = Tensor.reshape_as = lambda self, other: self.reshape(other.shape)
 Tensor.nelement = Tensor.numel
 
-# %% ../nbs/03_ops.ipynb #97b8049e
+# %% ../nbs/03_ops.ipynb #424e164e
 def flip(input:Tensor, # any tensor
          *dims, # the dims to reverse: ints, or one list/tuple of them
         )->Tensor: # `input` with those dims reversed
@@ -898,7 +912,7 @@ def roll(input:Tensor, # any tensor
     return Roll.apply(x, shifts=tuple(int(s) for s in shifts), dims=tuple(_dim(d, x.ndim, 'roll') for d in dims))
 Tensor.flip, Tensor.roll = flip, roll
 
-# %% ../nbs/03_ops.ipynb #154891e4
+# %% ../nbs/03_ops.ipynb #a257c4ea
 def repeat(input:Tensor, # any tensor
            *sizes, # repeats per dim (ints, or one tuple); at least `ndim` of them, extra ones are new leading dims
           )->Tensor: # the tiled tensor
@@ -913,7 +927,7 @@ def repeat(input:Tensor, # any tensor
     return x.reshape(pairs).expand(big).reshape(tuple(r * s for r, s in zip(sizes, shape)))
 Tensor.repeat = repeat
 
-# %% ../nbs/03_ops.ipynb #9958731e
+# %% ../nbs/03_ops.ipynb #5164f0c9
 def split(tensor:Tensor, # the tensor to split
           split_size_or_sections, # int: size of each piece (the last may be smaller); list: the sizes
           dim:int=0, # the dim to split along
@@ -983,6 +997,7 @@ def _steps(idx):
 class GetItem(Function):
     "$y = x[\\mathrm{idx}]$; VJP: scatter-add $\\bar y$ into zeros shaped like $x$."
     op = 'getitem'
+    saves = ()
     def forward(self, x, idx, adv):
         self.idx, self.adv = idx, adv
         return x[idx]
@@ -991,6 +1006,7 @@ class GetItem(Function):
 class IndexAdd(Function):
     "Scatter `g` into zeros of `shape` at `idx`, adding at repeated indices; VJP: `g[idx]`."
     op = 'index_add'
+    saves = ()
     def forward(self, g, shape, idx, adv):
         self.idx, self.adv = idx, adv
         z = np.zeros(shape, g.dtype)
@@ -1002,29 +1018,35 @@ class IndexAdd(Function):
 def _getitem(self, idx):
     "Index like numpy/PyTorch: ints, slices, None, ..., integer arrays/tensors/lists and bool masks."
     out = self
-    for idx, adv in _steps(idx): out = GetItem.apply(out, idx=idx, adv=adv)
+    for idx, adv in _steps(idx): out = _as_view(GetItem.apply(out, idx=idx, adv=adv), out)   # basic indexing: a view
     return out
 Tensor.__getitem__ = _getitem
 Tensor.__iter__ = lambda self: (self[i] for i in range(len(self)))
 
 # %% ../nbs/03_ops.ipynb #6c622bc1
 def _setitem(self, idx, value):
-    "Assign into the tensor's data (outside the graph), as `x[idx] = value`."
+    "`x[idx] = value` in place, bumping the version; recorded in the graph when grad is on and either side requires grad."
+    steps = _steps(idx)
     if is_grad_enabled() and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-        raise RuntimeError("setitem: assignment is not recorded in the graph, so it is refused for tensors that require "
-                           "grad while grad is enabled; use `with bp.no_grad():`, or build the result with where/cat")
+        if len(steps) > 1: raise RuntimeError("setitem: an index mixing integers with index arrays is not recorded in the "
+                                              "graph; index in two steps (x[i][idx] = v) or use `with bp.no_grad():`")
+        v = value if isinstance(value, Tensor) else _wrap(np.asarray(value, self.dtype))
+        _rebase(self, 'setitem', lambda old, v: SetItem.apply(old, v, idx=steps[0][0]), v)
+        return
     if not isinstance(self.array, np.ndarray): self.array = np.asarray(self.array).copy()
     v = value.array if isinstance(value, Tensor) else value
-    *pre, (last, _) = _steps(idx)
+    *pre, (last, _) = steps
     d = self.array
     for i, _ in pre: d = d[i]                                   # basic indexing: a view into self.array
     try: d[last] = v
     except ValueError as e: raise ShapeError(f"setitem: can't assign a value of shape {np.shape(v)} into a tensor of shape {self.shape}: {e}") from None
+    _bump(self)
 Tensor.__setitem__ = _setitem
 
 # %% ../nbs/03_ops.ipynb #09396038
 class Gather(Function):
     "Forward: `take_along_axis(x, index, dim)`; VJP: scatter-add $\\bar y$ back along `dim`."
+    saves = ()
     def forward(self, x, idx, dim):
         self.idx, self.dim = idx, dim
         part = tuple(slice(None) if k == dim else slice(0, n) for k, n in enumerate(idx.shape))
@@ -1034,6 +1056,7 @@ class Gather(Function):
 class ScatterAdd(Function):
     "Add `g` into zeros of `shape` at `index` along `dim`; VJP: gather again."
     op = 'scatter_add'
+    saves = ()
     def forward(self, g, shape, idx, dim):
         self.idx, self.dim = idx, dim
         z = np.zeros(shape, g.dtype)
@@ -1062,7 +1085,7 @@ def gather(input:Tensor, # the source
     return Gather.apply(x, idx=idx, dim=d)
 Tensor.gather = gather
 
-# %% ../nbs/03_ops.ipynb #ac6f5e9b
+# %% ../nbs/03_ops.ipynb #078c238e
 def index_select(input:Tensor, # the source
                  dim:int, # the dim to pick along
                  index:Tensor, # 1-D (or 0-d) integer indices into that dim; repeats allowed
@@ -1092,7 +1115,7 @@ def masked_fill(input:Tensor, # any tensor
     return Where.apply(v, x, cond=m)
 Tensor.index_select, Tensor.masked_fill = index_select, masked_fill
 
-# %% ../nbs/03_ops.ipynb #df41637d
+# %% ../nbs/03_ops.ipynb #bfcf173c
 class Scatter(Function):
     "Copy `x`, then put `src` at `index` along `dim`; VJP: $\\bar x = \\bar y$ zeroed at the written places, $\\bar s$ = gather of $\\bar y$."
     saves = ()
@@ -1147,7 +1170,7 @@ def scatter_add(input:Tensor, # the tensor added into (not modified)
     return x + ScatterAdd.apply(s, shape=x.shape, idx=idx, dim=d)
 Tensor.scatter, Tensor.scatter_add = scatter, scatter_add
 
-# %% ../nbs/03_ops.ipynb #bf7777d9
+# %% ../nbs/03_ops.ipynb #72b91963
 def nonzero(input:Tensor, # any tensor
             *, as_tuple:bool=False, # True: a tuple of 1-D index tensors, one per dim
            )->Tensor|tuple: # (n, ndim) int64 indices of the nonzero elements
@@ -1158,7 +1181,7 @@ def nonzero(input:Tensor, # any tensor
 
 Tensor.nonzero = nonzero
 
-# %% ../nbs/03_ops.ipynb #482de926
+# %% ../nbs/03_ops.ipynb #5ee33618
 def _triangle(x, diagonal, lower, op):
     x = _tensor(x)
     if x.ndim < 2: raise ShapeError(f"{op}: input tensor must have at least 2 dimensions, got shape {x.shape}")
@@ -1228,7 +1251,7 @@ def min(input:Tensor, # any tensor
     return _minmax(input, dim, keepdim, axis, keepdims, amin, np.argmin, 'min')
 Tensor.max, Tensor.min = max, min
 
-# %% ../nbs/03_ops.ipynb #bb959d94
+# %% ../nbs/03_ops.ipynb #01db701e
 def _order(x, dim, descending, op):
     "Sorting permutation of `x` (a Tensor) along `dim`, as int64 (stable)."
     a = x.array
@@ -1276,6 +1299,7 @@ Tensor.sort, Tensor.argsort, Tensor.topk = sort, argsort, topk
 # %% ../nbs/03_ops.ipynb #87591507
 class Cat(Function):
     "Concatenate along `dim`; VJP: each input gets its slice of $\\bar y$."
+    saves = ()
     def forward(self, *xs, dim):
         self.dim, self.sizes = dim, [x.shape[dim] for x in xs]
         return np.concatenate(xs, axis=dim)
@@ -1346,7 +1370,7 @@ def matmul(input:Tensor, # (..., n, k), or a vector (k)
 Tensor.matmul = Tensor.__matmul__ = matmul
 Tensor.__rmatmul__ = lambda self, other: matmul(other, self)
 
-# %% ../nbs/03_ops.ipynb #9e8392f0
+# %% ../nbs/03_ops.ipynb #ed13cff3
 def _same_dtype(a, b, op):
     if a.dtype != b.dtype: raise TypeError(f"{op}: expected both operands to have the same dtype, but got {a.dtype} and {b.dtype}")
 
@@ -1390,7 +1414,7 @@ def outer(input:Tensor, # (n)
     return a.reshape(-1, 1) * b
 Tensor.mm, Tensor.bmm, Tensor.dot, Tensor.outer = mm, bmm, dot, outer
 
-# %% ../nbs/03_ops.ipynb #849976e5
+# %% ../nbs/03_ops.ipynb #9277ec87
 def _einsum_parse(eq, shapes):
     "Subscripts of each operand and of the output, with `...` spelled out as letters (numpy's implicit output rule)."
     eq = eq.replace(' ', '')
@@ -1442,7 +1466,7 @@ def einsum(equation:str, # e.g. 'bij,bjk->bik'; '...' and the implicit output (n
     xs = [x if builtins.all(n == sizes[c] for c, n in zip(s, x.shape)) else x.expand(tuple(sizes[c] for c in s)) for s, x in zip(subs, xs)]
     return Einsum.apply(*xs, subs=subs, out=out, free=free)
 
-# %% ../nbs/03_ops.ipynb #c66a2419
+# %% ../nbs/03_ops.ipynb #7db36788
 def _write_out(res, out, op):
     "Copy the result `res` into the tensor(s) `out` in place, with PyTorch's checks; return `out`."
     if isinstance(res, tuple): return type(res)(*(_write_out(r, o, op) for r, o in zip(res, out)))
@@ -1477,7 +1501,7 @@ _OUT = '''exp log sqrt abs tanh sigmoid sin cos log1p expm1 erf log2 log10 rsqrt
     bitwise_and bitwise_or bitwise_xor bitwise_not'''.split()
 for _n in _OUT: globals()[_n] = _with_out(globals()[_n])
 
-# %% ../nbs/03_ops.ipynb #1e2ed9ad
+# %% ../nbs/03_ops.ipynb #775658bf
 def isclose(input:Tensor, other:Tensor, # the two tensors, broadcast; same dtype
             rtol:float=1e-05, # relative tolerance
             atol:float=1e-08, # absolute tolerance
