@@ -36,6 +36,7 @@ from . import scalar, autograd, func, nn, optim, data, learner, diagnostics, uti
 import backprop.utils.checkpoint
 import backprop.utils.data
 import backprop.safetensors
+from . import amp                            # bp.amp.GradScaler, as torch.amp
 
 # %% ../nbs/99_api.ipynb #755fb8d3
 linalg = SimpleNamespace(vector_norm=vector_norm)   # `bp.linalg.vector_norm`, as `torch.linalg.vector_norm`
