@@ -9,7 +9,7 @@ _values = {}
 
 def _plain(v):
     if isinstance(v, (str, bool)) or v is None: return v
-    if isinstance(v, (list, tuple)) and v and not isinstance(v[0], (int, float)) and not hasattr(v[0], 'shape'):
+    if isinstance(v, (list, tuple)) and v and not isinstance(v[0], (int, float)):
         return [_plain(x) for x in v]
     if hasattr(v, 'detach'): v = v.detach()
     return np.asarray(v, dtype=np.float64).tolist()
