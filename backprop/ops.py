@@ -234,7 +234,7 @@ def where(condition, # bool Tensor or array, broadcast against `input` and `othe
     return Where.apply(*_operands(input, other, 'where'), cond=cond)
 Tensor.where = lambda self, condition, other: where(condition, self, other)
 
-# %% ../nbs/03_ops.ipynb #90c0778b
+# %% ../nbs/03_ops.ipynb #e420169b
 class Sin(Function):
     "$y = \\sin x$; VJP $\\bar x = \\bar y \\cos x$."
     def forward(self, x): return np.sin(x)
@@ -256,7 +256,7 @@ def cos(input:Tensor, # angles in radians
     return Cos.apply(_float(input))
 Tensor.sin, Tensor.cos = sin, cos
 
-# %% ../nbs/03_ops.ipynb #a3bb929b
+# %% ../nbs/03_ops.ipynb #0e50768f
 class Log1p(Function):
     "$y = \\log(1 + x)$; VJP $\\bar x = \\bar y / (1 + x)$."
     def forward(self, x):
@@ -298,7 +298,7 @@ def log10(input:Tensor, # positive values
     return LogBase.apply(_float(input), base=10)
 Tensor.log1p, Tensor.expm1, Tensor.log2, Tensor.log10 = log1p, expm1, log2, log10
 
-# %% ../nbs/03_ops.ipynb #956608da
+# %% ../nbs/03_ops.ipynb #bcc9b164
 _erf = np.frompyfunc(math.erf, 1, 1)
 
 class Erf(Function):
@@ -314,7 +314,7 @@ def erf(input:Tensor, # any values
     return Erf.apply(_float(input))
 Tensor.erf = erf
 
-# %% ../nbs/03_ops.ipynb #6067ac90
+# %% ../nbs/03_ops.ipynb #239f1953
 class Rsqrt(Function):
     "$y = 1/\\sqrt x$; VJP $\\bar x = -\\tfrac12 \\bar y\\, y^3$."
     saves = ()
@@ -336,7 +336,7 @@ def square(input:Tensor, # any values
     return x * x
 Tensor.rsqrt, Tensor.square = rsqrt, square
 
-# %% ../nbs/03_ops.ipynb #5664069e
+# %% ../nbs/03_ops.ipynb #46b019d8
 class Step(Function):
     "A piecewise-constant map $f$ (sign, floor, ceil, round, trunc): $f' = 0$ almost everywhere, so $\\bar x = 0$."
     saves = ()
@@ -370,7 +370,7 @@ def round(input:Tensor, # values to round
     return _step(lambda a: np.round(a, decimals), 'round', input)
 Tensor.sign, Tensor.floor, Tensor.ceil, Tensor.trunc, Tensor.round = sign, floor, ceil, trunc, round
 
-# %% ../nbs/03_ops.ipynb #7696fc2a
+# %% ../nbs/03_ops.ipynb #f750200c
 def add(input:Tensor, other:Tensor, # operands, broadcast (either may be a number)
         *, alpha=1, # multiplier of `other`
        )->Tensor: # input + alpha * other
@@ -417,7 +417,7 @@ Tensor.multiply, Tensor.divide, Tensor.subtract, Tensor.true_divide = mul, div, 
 Tensor.__floordiv__ = lambda self, other: div(self, other, rounding_mode='floor')
 Tensor.__rfloordiv__ = lambda self, other: div(other, self, rounding_mode='floor')
 
-# %% ../nbs/03_ops.ipynb #c7ca9f9a
+# %% ../nbs/03_ops.ipynb #0fa30448
 def _comparison(npop, name):
     def f(input:Tensor, other:Tensor)->Tensor:
         a = _tensor(input)
@@ -431,7 +431,7 @@ lt, le = _comparison(np.less, 'lt'), _comparison(np.less_equal, 'le')
 gt, ge = _comparison(np.greater, 'gt'), _comparison(np.greater_equal, 'ge')
 Tensor.eq, Tensor.ne, Tensor.lt, Tensor.le, Tensor.gt, Tensor.ge = eq, ne, lt, le, gt, ge
 
-# %% ../nbs/03_ops.ipynb #879bb627
+# %% ../nbs/03_ops.ipynb #e835b451
 def remainder(input:Tensor, other:Tensor, # dividend and divisor, broadcast (either may be a number)
              )->Tensor: # $a - b\lfloor a/b\rfloor$, with the sign of `other`
     "The modulus with the divisor's sign (Python's `%`), as `torch.remainder`."
@@ -617,7 +617,7 @@ def logsumexp(input:Tensor, # any values (logits)
     return y.to(x.dtype)
 Tensor.logsumexp = logsumexp
 
-# %% ../nbs/03_ops.ipynb #74686fc1
+# %% ../nbs/03_ops.ipynb #9270ac6d
 def sum(input:Tensor, # any tensor
         dim=None, # int or tuple of dims to reduce; None for all
         keepdim:bool=False, # keep the reduced dims with size 1?
@@ -659,7 +659,7 @@ def prod(input:Tensor, # any tensor
     return Prod.apply(x, dim=d, keepdim=bool(keepdim))
 Tensor.prod = prod
 
-# %% ../nbs/03_ops.ipynb #9d7d7598
+# %% ../nbs/03_ops.ipynb #445822cd
 class CumSum(Function):
     "$y_i = \\sum_{j \\le i} x_j$ along `dim` (from the end if `reverse`); VJP: the cumsum in the other direction."
     op = 'cumsum'
@@ -680,7 +680,7 @@ def cumsum(input:Tensor, # any tensor
     return x if x.ndim == 0 else CumSum.apply(x, dim=d)
 Tensor.cumsum = cumsum
 
-# %% ../nbs/03_ops.ipynb #ba32c89b
+# %% ../nbs/03_ops.ipynb #8c9df15b
 def _logical(np_f, name):
     def f(input:Tensor, # any tensor; nonzero counts as True
           dim=None, # int or tuple of dims to reduce; None for all
@@ -695,7 +695,7 @@ def _logical(np_f, name):
 all, any = _logical(np.all, 'all'), _logical(np.any, 'any')
 Tensor.all, Tensor.any = all, any
 
-# %% ../nbs/03_ops.ipynb #a935c06d
+# %% ../nbs/03_ops.ipynb #ee8a5554
 def vector_norm(x:Tensor, # any floating tensor
                 ord=2, # p: a number, `inf` or `-inf`
                 dim=None, # int or tuple of dims; None for all
@@ -839,7 +839,7 @@ def flatten(input:Tensor, # any tensor
     return x.reshape(x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
 Tensor.squeeze, Tensor.unsqueeze, Tensor.flatten = squeeze, unsqueeze, flatten
 
-# %% ../nbs/03_ops.ipynb #78e2cf9d
+# %% ../nbs/03_ops.ipynb #6413290d
 def t(input:Tensor, # a tensor with at most 2 dims
      )->Tensor: # its transpose (0-d and 1-d tensors unchanged)
     "The transpose of a matrix, as `torch.t`."
@@ -876,7 +876,7 @@ Tensor.is_contiguous = lambda self: bool(self.array.flags.c_contiguous)
 Tensor.view_as = Tensor.reshape_as = lambda self, other: self.reshape(other.shape)
 Tensor.nelement = Tensor.numel
 
-# %% ../nbs/03_ops.ipynb #424e164e
+# %% ../nbs/03_ops.ipynb #884b1e61
 def flip(input:Tensor, # any tensor
          *dims, # the dims to reverse: ints, or one list/tuple of them
         )->Tensor: # `input` with those dims reversed
@@ -912,7 +912,7 @@ def roll(input:Tensor, # any tensor
     return Roll.apply(x, shifts=tuple(int(s) for s in shifts), dims=tuple(_dim(d, x.ndim, 'roll') for d in dims))
 Tensor.flip, Tensor.roll = flip, roll
 
-# %% ../nbs/03_ops.ipynb #a257c4ea
+# %% ../nbs/03_ops.ipynb #7bcd4843
 def repeat(input:Tensor, # any tensor
            *sizes, # repeats per dim (ints, or one tuple); at least `ndim` of them, extra ones are new leading dims
           )->Tensor: # the tiled tensor
@@ -927,7 +927,7 @@ def repeat(input:Tensor, # any tensor
     return x.reshape(pairs).expand(big).reshape(tuple(r * s for r, s in zip(sizes, shape)))
 Tensor.repeat = repeat
 
-# %% ../nbs/03_ops.ipynb #5164f0c9
+# %% ../nbs/03_ops.ipynb #b58ce628
 def split(tensor:Tensor, # the tensor to split
           split_size_or_sections, # int: size of each piece (the last may be smaller); list: the sizes
           dim:int=0, # the dim to split along
@@ -1085,7 +1085,7 @@ def gather(input:Tensor, # the source
     return Gather.apply(x, idx=idx, dim=d)
 Tensor.gather = gather
 
-# %% ../nbs/03_ops.ipynb #078c238e
+# %% ../nbs/03_ops.ipynb #ffee645a
 def index_select(input:Tensor, # the source
                  dim:int, # the dim to pick along
                  index:Tensor, # 1-D (or 0-d) integer indices into that dim; repeats allowed
@@ -1115,7 +1115,7 @@ def masked_fill(input:Tensor, # any tensor
     return Where.apply(v, x, cond=m)
 Tensor.index_select, Tensor.masked_fill = index_select, masked_fill
 
-# %% ../nbs/03_ops.ipynb #bfcf173c
+# %% ../nbs/03_ops.ipynb #0ffac0f0
 class Scatter(Function):
     "Copy `x`, then put `src` at `index` along `dim`; VJP: $\\bar x = \\bar y$ zeroed at the written places, $\\bar s$ = gather of $\\bar y$."
     saves = ()
@@ -1170,7 +1170,7 @@ def scatter_add(input:Tensor, # the tensor added into (not modified)
     return x + ScatterAdd.apply(s, shape=x.shape, idx=idx, dim=d)
 Tensor.scatter, Tensor.scatter_add = scatter, scatter_add
 
-# %% ../nbs/03_ops.ipynb #72b91963
+# %% ../nbs/03_ops.ipynb #55b8e5cf
 def nonzero(input:Tensor, # any tensor
             *, as_tuple:bool=False, # True: a tuple of 1-D index tensors, one per dim
            )->Tensor|tuple: # (n, ndim) int64 indices of the nonzero elements
@@ -1181,7 +1181,7 @@ def nonzero(input:Tensor, # any tensor
 
 Tensor.nonzero = nonzero
 
-# %% ../nbs/03_ops.ipynb #5ee33618
+# %% ../nbs/03_ops.ipynb #154a809e
 def _triangle(x, diagonal, lower, op):
     x = _tensor(x)
     if x.ndim < 2: raise ShapeError(f"{op}: input tensor must have at least 2 dimensions, got shape {x.shape}")
@@ -1251,7 +1251,7 @@ def min(input:Tensor, # any tensor
     return _minmax(input, dim, keepdim, axis, keepdims, amin, np.argmin, 'min')
 Tensor.max, Tensor.min = max, min
 
-# %% ../nbs/03_ops.ipynb #01db701e
+# %% ../nbs/03_ops.ipynb #9edc0611
 def _order(x, dim, descending, op):
     "Sorting permutation of `x` (a Tensor) along `dim`, as int64 (stable)."
     a = x.array
@@ -1370,7 +1370,7 @@ def matmul(input:Tensor, # (..., n, k), or a vector (k)
 Tensor.matmul = Tensor.__matmul__ = matmul
 Tensor.__rmatmul__ = lambda self, other: matmul(other, self)
 
-# %% ../nbs/03_ops.ipynb #ed13cff3
+# %% ../nbs/03_ops.ipynb #1dc2192b
 def _same_dtype(a, b, op):
     if a.dtype != b.dtype: raise TypeError(f"{op}: expected both operands to have the same dtype, but got {a.dtype} and {b.dtype}")
 
@@ -1414,7 +1414,7 @@ def outer(input:Tensor, # (n)
     return a.reshape(-1, 1) * b
 Tensor.mm, Tensor.bmm, Tensor.dot, Tensor.outer = mm, bmm, dot, outer
 
-# %% ../nbs/03_ops.ipynb #9277ec87
+# %% ../nbs/03_ops.ipynb #160e9ba1
 def _einsum_parse(eq, shapes):
     "Subscripts of each operand and of the output, with `...` spelled out as letters (numpy's implicit output rule)."
     eq = eq.replace(' ', '')
@@ -1466,7 +1466,7 @@ def einsum(equation:str, # e.g. 'bij,bjk->bik'; '...' and the implicit output (n
     xs = [x if builtins.all(n == sizes[c] for c, n in zip(s, x.shape)) else x.expand(tuple(sizes[c] for c in s)) for s, x in zip(subs, xs)]
     return Einsum.apply(*xs, subs=subs, out=out, free=free)
 
-# %% ../nbs/03_ops.ipynb #7db36788
+# %% ../nbs/03_ops.ipynb #0f1f1fdf
 def _write_out(res, out, op):
     "Copy the result `res` into the tensor(s) `out` in place, with PyTorch's checks; return `out`."
     if isinstance(res, tuple): return type(res)(*(_write_out(r, o, op) for r, o in zip(res, out)))
@@ -1501,7 +1501,7 @@ _OUT = '''exp log sqrt abs tanh sigmoid sin cos log1p expm1 erf log2 log10 rsqrt
     bitwise_and bitwise_or bitwise_xor bitwise_not'''.split()
 for _n in _OUT: globals()[_n] = _with_out(globals()[_n])
 
-# %% ../nbs/03_ops.ipynb #775658bf
+# %% ../nbs/03_ops.ipynb #b42f1729
 def isclose(input:Tensor, other:Tensor, # the two tensors, broadcast; same dtype
             rtol:float=1e-05, # relative tolerance
             atol:float=1e-08, # absolute tolerance
@@ -1542,3 +1542,19 @@ def _format(self, spec:str)->str:
     return self.item().__format__(spec) if self.ndim == 0 else object.__format__(self, spec)
 Tensor.__format__ = _format
 Tensor.isclose, Tensor.allclose, Tensor.equal = isclose, allclose, equal
+
+# %% ../nbs/03_ops.ipynb #7253a705
+def _inplace_of(method:str): # an out-of-place Tensor method, e.g. 'relu'
+    "The in-place method `method_`: the out-of-place result, checked against `x`'s shape and dtype, written into `x`."
+    name = method + '_'
+    def f(a, *args, **kwargs):
+        r = getattr(_wrap(a), method)(*[_wrap(x) if isinstance(x, np.ndarray) else x for x in args], **kwargs).array
+        if r.shape != a.shape: raise ShapeError(f"{name}: output with shape {a.shape} doesn't match the broadcast shape {r.shape}")
+        if not np.can_cast(r.dtype, a.dtype, 'same_kind'):
+            raise RuntimeError(f"{name}: result type {r.dtype} can't be cast to the desired output type {a.dtype}")
+        np.copyto(a, r, casting='unsafe')
+    return _inplace(name, f, lambda old, *args, **kwargs: getattr(old, method)(*args, **kwargs))
+
+for _m in '''abs neg exp log log2 log10 sqrt rsqrt sin cos tanh sigmoid relu floor ceil round trunc sign square log1p expm1 erf
+             clamp clip pow remainder masked_fill scatter scatter_add'''.split():
+    setattr(Tensor, _m + '_', _inplace_of(_m))

@@ -578,6 +578,71 @@ def test_out_bumps_version_when_available():
     assert o.tolist() == [1., 1., 1.]
     if v is not None: assert o._version > v
 
+# ---------------------------------------------------------------- in-place methods
+INPLACE = {
+    'abs_': ((), 'nonzero'), 'neg_': ((), 'normal'), 'exp_': ((), 'normal'), 'log_': ((), 'positive'), 'sqrt_': ((), 'positive'),
+    'rsqrt_': ((), 'positive'), 'sin_': ((), 'normal'), 'cos_': ((), 'normal'), 'tanh_': ((), 'normal'), 'sigmoid_': ((), 'normal'),
+    'relu_': ((), 'nonzero'), 'floor_': ((), 'normal'), 'ceil_': ((), 'normal'), 'round_': ((), 'normal'), 'trunc_': ((), 'normal'),
+    'sign_': ((), 'nonzero'), 'square_': ((), 'normal'), 'log1p_': ((), 'positive'), 'expm1_': ((), 'normal'), 'erf_': ((), 'normal'),
+    'log2_': ((), 'positive'), 'clamp_': ((-0.5, 0.5), 'normal'), 'clip_': ((None, 0.3), 'normal'), 'pow_': ((3,), 'normal'),
+    'remainder_': ((0.7,), 'normal'),
+}
+
+@pytest.mark.parametrize('name', sorted(INPLACE))
+@SET
+@given(shape=shapes, seed=seeds)
+def test_inplace_recorded_in_graph(name, shape, seed):
+    "On a non-leaf in the graph the in-place op is recorded: same values and input gradient as PyTorch; the result is the same object."
+    args, kind = INPLACE[name]
+    def fn(L, x):
+        y = x * 1
+        r = getattr(y, name)(*args)
+        assert r is y
+        return y
+    check(fn, data(seed, shape, kind), seed=seed, name=name)
+
+def test_inplace_with_tensor_arguments():
+    x, m = data(0, (3, 4)), np.random.default_rng(0).random((3, 4)) < 0.5
+    check(lambda L, x: (x * 1).masked_fill_(L.tensor(m), -2.), x, name='masked_fill_')
+    check(lambda L, x, v: (x * 1).masked_fill_(L.tensor(m[0]), v), x, np.array(1.5), name='masked_fill_ tensor value')
+    idx = np.array([[0, 1, 2, 0]])
+    check(lambda L, x, s: (x * 1).scatter_(0, L.tensor(idx), s), x, data(1, (1, 4)), name='scatter_')
+    check(lambda L, x, s: (x * 1).scatter_add_(1, L.tensor(np.array([[0, 0], [3, 1], [2, 2]])), s), x, data(1, (3, 2)), name='scatter_add_')
+    check(lambda L, x, y: (x * 1).pow_(y), np.abs(x) + 0.5, data(2, (4,)), name='pow_ tensor')
+
+@pytest.mark.parametrize('name', ['relu_', 'abs_', 'clamp_', 'masked_fill_'])
+def test_inplace_rules_like_torch(name):
+    args = {'clamp_': (0., 1.), 'masked_fill_': None}.get(name, ())
+    for L in (bp, torch):
+        a = args if args is not None else (L.tensor([True, False, True]), 0.)
+        w = L.tensor([1., -2., 3.], requires_grad=True)
+        with pytest.raises(RuntimeError, match='leaf'): getattr(w, name)(*a)      # a leaf that requires grad
+        y = w.exp(); z = y * 1
+        s = (y * y).sum()
+        with L.no_grad(): getattr(y, name)(*a)                            # changes a value the backward needs
+        with pytest.raises(RuntimeError, match='modified by an inplace operation'): s.backward()
+        x = L.tensor([1., -2., 3.]); v = x._version
+        getattr(x, name)(*a)
+        assert x._version == v + 1
+    raises_like_torch(lambda L: L.tensor([1, 2]).exp_(), RuntimeError, "can't be cast")
+    raises_like_torch(lambda L: L.ones(2).masked_fill_(L.ones(3, 2, dtype=L.bool), 0.), bp.ShapeError)
+
+def test_setitem_recorded_like_torch():
+    w = data(0, (3, 4))
+    def fn(L, w, v):
+        y = w * 2
+        y[1] = v * 3
+        y[:, 2] = w[:, 0] ** 2
+        y[y > 1] = 0.
+        return y
+    check(fn, w, data(1, (4,)), name='setitem recorded')
+    for L in (bp, torch):
+        x = L.tensor(w, requires_grad=True)
+        with pytest.raises(RuntimeError, match='leaf'): x[0] = 1.
+        y = x * 1; s = (y * y).sum()
+        with L.no_grad(): y[0, 0] = 5.
+        with pytest.raises(RuntimeError, match='modified by an inplace operation'): s.backward()
+
 # ---------------------------------------------------------------- predicates, conversions, formatting
 def test_allclose_isclose_equal():
     a, b = data(0, (3, 4)), data(0, (3, 4)) + 1e-7
