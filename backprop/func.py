@@ -105,6 +105,8 @@ defjvp('Expand')(lambda n, xs, dx, y: dx[0].expand(y.shape))
 defjvp('SumTo')(lambda n, xs, dx, y: _core._sum_to(dx[0], y.shape))
 defjvp('Reshape')(lambda n, xs, dx, y: dx[0].reshape(y.shape))
 defjvp('Cast')(lambda n, xs, dx, y: dx[0].to(y.dtype))
+defjvp('CopyInto')(lambda n, xs, dx, y: dx[1].expand(y.shape).to(y.dtype))           # the copied values' tangent
+defjvp('SetItem')(lambda n, xs, dx, y: type(n).apply(dx[0], dx[1], idx=n.idx))       # ẋ with ẏ[idx] = v̇
 
 # %% ../nbs/05_func.ipynb #bab68d4a
 defjvp('Exp')(lambda n, xs, dx, y: y * dx[0])
@@ -187,6 +189,23 @@ def _transposed_vjp(node, xs, dx, y):
     return dy
 
 # %% ../nbs/05_func.ipynb #df7ade64
+class _Stale:
+    "An op's output that was modified in place after the op ran: its shape and dtype are known, using its values raises."
+    def __init__(self, node):
+        self.node, t = node, node._out()
+        self.shape, self.dtype = t.shape, t.dtype
+    def _gone(self, *a, **k): self.node.out()          # raises PyTorch's "modified by an inplace operation" error
+    __array__ = __mul__ = __rmul__ = __add__ = __radd__ = __sub__ = __rsub__ = __truediv__ = __rtruediv__ = _gone
+    __pow__ = __neg__ = __getitem__ = __getattr__ = _gone
+
+def _output(node): return _Stale(node) if getattr(node, '_stale', None) is not None else node.out()
+
+def _inputs(node)->list:
+    "The node's inputs as they were when it ran: an input modified in place later (and recorded) stands for its old self."
+    v = getattr(node, '_v', None)
+    if isinstance(v, tuple) and any(t._vc[0] != k for t, k in zip(node.inputs, v)): return _core._moved(node)
+    return node.inputs
+
 def _forward_order(outs, stop:set)->list:
     "The nodes `outs` depend on, inputs before the ops that consume them, not looking past tensors in `stop` (no recursion)."
     order, seen = [], set()
@@ -197,7 +216,7 @@ def _forward_order(outs, stop:set)->list:
         if node in seen: continue
         seen.add(node); stack.append((node, True))
         if node.inputs is None: raise RuntimeError(f"jvp: the graph of {node!r} was freed by a backward pass")
-        stack += [(t._ctx, False) for t in node.inputs if t._ctx is not None and id(t) not in stop and t._ctx not in seen]
+        stack += [(t._ctx, False) for t in _inputs(node) if t._ctx is not None and id(t) not in stop and t._ctx not in seen]
     return order
 
 def _push(order, seeds:dict, outs):
@@ -205,11 +224,11 @@ def _push(order, seeds:dict, outs):
     dots = {}
     def tan(t): return seeds[id(t)] if id(t) in seeds else dots.get(t._ctx) if t._ctx is not None else None
     for node in order:
-        xs = node.inputs
+        xs = _inputs(node)
         dx = [tan(t) for t in xs]
         if all(d is None for d in dx): continue                       # constant: no tangent flows through
         dx = [zeros_like(t) if d is None else d for d, t in zip(dx, xs)]
-        y = node.out()
+        y = _output(node)
         dy = jvp_rules.get(type(node), _transposed_vjp)(node, xs, dx, y)
         if dy is not None:
             if dy.dtype != y.dtype: dy = dy.to(y.dtype)
@@ -290,7 +309,7 @@ def dot_test(func, # function of Tensors to trace
     with enable_grad(): out = func(*leaves)
     res = {}
     for node in _graph_nodes(_tup(out)[0]):
-        xs, y = node.inputs, node.out()
+        xs, y = _inputs(node), _output(node)
         r = lambda t: _wrap(rng.standard_normal(t.shape).astype(t.dtype))
         dx = [r(x) if x.requires_grad else zeros_like(x) for x in xs]
         ybar = r(y)
@@ -329,7 +348,8 @@ def jacrev(func, # function of Tensors returning one Tensor
         y = outs[0]
         for i in range(y.numel()):
             e = _wrap(np.zeros(y.numel(), y.dtype)); e.array[i] = 1
-            gs = _grad(y, xs, e.reshape(y.shape), retain_graph=True, create_graph=tracked, allow_unused=True)
+            gs = _grad(y, xs, e.reshape(y.shape), retain_graph=True, create_graph=tracked, allow_unused=True) \
+                 if y.requires_grad else [None] * len(xs)               # a constant output: a zero row
             for r, g, x in zip(rows, gs, xs): r.append(zeros_like(x) if g is None else g)
         Js = tuple(_jac_shape(r, y, x, True) for r, x in zip(rows, xs))
         J = Js[0] if isinstance(argnums, int) else Js

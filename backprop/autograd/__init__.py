@@ -9,6 +9,7 @@ __all__ = ['grad', 'backward', 'FunctionCtx', 'Function', 'once_differentiable',
 
 # %% ../../nbs/04_autograd.ipynb #99a26c68
 import numpy as np, functools, weakref
+import backprop.core as _core
 from ..core import (Tensor, Function as _Op, run_backward, as_tensor, enable_grad, no_grad, is_grad_enabled,
                            ShapeError, _wrap, zeros_like)
 from ..ops import stack, cat
@@ -102,27 +103,31 @@ class FunctionCtx:
         if not hasattr(self, '_saved'):
             raise RuntimeError("saved_tensors: nothing was saved, or the graph was already freed by a backward "
                                "(specify retain_graph=True on the first backward)")
+        outs, res = getattr(self, '_saved_outs', {}), []
         for i, (t, v) in enumerate(zip(self._saved, self._saved_versions)):
+            live = outs[i]() if i in outs else None            # a saved output comes back attached to this node
+            t = t if live is None else live
             if t is not None and _version(t) != v:
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an inplace "
                                    f"operation: saved tensor {i} of {self!r}, of shape {tuple(t.shape)}, is at version "
                                    f"{_version(t)}; expected version {v} instead")
-        outs = getattr(self, '_saved_outs', {})            # a saved output comes back with its graph (this node)
-        live = {i: r() for i, r in outs.items()}
-        return tuple(t if live.get(i) is None else live[i] for i, t in enumerate(self._saved))
+            res.append(t)
+        return tuple(res)
     def mark_non_differentiable(self, *outputs:Tensor): # outputs that get no gradient (indices, masks)
         "Declare outputs that are not differentiable: they come back with `requires_grad=False`."
         self._non_diff = getattr(self, '_non_diff', set()) | {id(o) for o in outputs}
     def mark_dirty(self, *tensors:Tensor): # inputs that `forward` modified in place
         "Declare inputs that `forward` modified in place (their version is bumped where the core keeps versions)."
+        bump = getattr(_core, '_bump', None)
         for t in tensors:
-            if hasattr(t, '_bump_version'): t._bump_version()
+            if bump is not None: bump(t)
     def set_materialize_grads(self, value:bool): # False: `backward` gets None, not zeros, for unused outputs
         "Whether `backward` receives zeros (the default) or None as the gradient of an output that was not used."
         self._materialize = bool(value)
 
 class _Node(FunctionCtx, _Op):
     "The graph node of a PyTorch-style `Function`: it *is* the `ctx`, and its VJP calls the user's `backward`."
+    saves = ()                  # the engine checks no inputs: `saved_tensors` checks exactly what was saved
     def forward(self, *arrays, run): return run(self)
     def backward(self, g):
         got, self._got = getattr(self, '_got', set()), set()
@@ -143,7 +148,7 @@ class _Node(FunctionCtx, _Op):
 
 class _Unpack(_Op):
     "Output `k` of a several-output `Function`: a slice of the node's flat output; its VJP pads the gradient back."
-    op = 'unpack'
+    op, saves = 'unpack', ()
     def forward(self, flat, node, k):
         self.node, self.k = node, k
         o, n, s, dt = node._meta[k]
@@ -212,6 +217,8 @@ class Function:
         node, ids = y._ctx, {id(o): k for k, o in enumerate(outs)}
         node._saved_outs = {i: weakref.ref(res[ids[id(t)]]) for i, t in enumerate(getattr(node, '_saved', ()))
                             if id(t) in ids and ids[id(t)] in diff}   # weak: the output already holds the node
+        so = node._saved_outs
+        if so: node._saved_versions = tuple(_version(so[i]()) if i in so else v for i, v in enumerate(node._saved_versions))
         return tuple(res) if isinstance(out, tuple) else res[0]
 
 def once_differentiable(backward):

@@ -22,6 +22,14 @@ def _inputs(inputs, create_graph):
 
 def _out(out, create_graph): return out if create_graph else (tuple(o.detach() for o in out) if isinstance(out, tuple) else out.detach())
 
+def _grads(outs, xs, vs=None, create_graph=False):
+    "`autograd.grad`, except that outputs that don't depend on any input simply contribute nothing (as in PyTorch)."
+    vs = [None] * len(outs) if vs is None else list(vs)
+    keep = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
+    if not keep: return [None] * len(xs)
+    return list(_grad([o for o, _ in keep], xs, [v for _, v in keep] if any(v is not None for _, v in keep) else None,
+                      retain_graph=True, create_graph=create_graph, allow_unused=True))
+
 def _fill(gs, xs, strict, what):
     for i, g in enumerate(gs):
         if g is None and strict:
@@ -41,7 +49,7 @@ def vjp(func, # function of Tensors returning a Tensor or a tuple of Tensors
     outs = _tup(out)[0]
     if v is None and not all(o.numel() == 1 for o in outs):
         raise RuntimeError("vjp: the vector v can only be None if the user-provided function returns a single-element Tensor")
-    gs = _fill(_grad(list(outs), xs, None if v is None else list(_tup(v)[0]), create_graph=create_graph, allow_unused=True), xs, strict, 'vjp')
+    gs = _fill(_grads(outs, xs, None if v is None else _tup(v)[0], create_graph), xs, strict, 'vjp')
     return _out(out, create_graph), (gs if is_tuple else gs[0])
 
 def jvp(func, # function of Tensors returning a Tensor or a tuple of Tensors
@@ -106,7 +114,7 @@ def hessian(func, # function of Tensors returning a one-element Tensor
     def gradient(*a):
         with enable_grad():
             a2 = [t if t.requires_grad else t.detach().requires_grad_() for t in a]
-            return _fill(_grad(f(*a2), a2, create_graph=True, allow_unused=True), a2, False, 'hessian')
+            return _fill(_grads([f(*a2)], a2, create_graph=True), a2, False, 'hessian')
     H = jacobian(gradient, tuple(xs), create_graph=create_graph, strategy=outer_jacobian_strategy)
     return H if is_tuple else H[0][0]
 
@@ -122,7 +130,7 @@ def hvp(func, # function of Tensors returning a one-element Tensor
     vs = list(_tup(v)[0]) if v is not None else [as_tensor(1.0, x.dtype).reshape(x.shape) for x in xs]
     with enable_grad():
         out = f(*xs)
-        gs = _fill(_grad(out, xs, create_graph=True, allow_unused=True), xs, strict, 'hvp')
+        gs = _fill(_grads([out], xs, create_graph=True), xs, strict, 'hvp')
         order_out = [g for g in gs]
         hv = _pusher(xs, order_out, tuple(order_out), create_graph)(*vs)
     hv = tuple(h if create_graph else h.detach() for h in hv)
@@ -140,7 +148,7 @@ def vhp(func, # function of Tensors returning a one-element Tensor
     vs = list(_tup(v)[0]) if v is not None else [as_tensor(1.0, x.dtype).reshape(x.shape) for x in xs]
     with enable_grad():
         out = f(*xs)
-        gs = _fill(_grad(out, xs, create_graph=True, allow_unused=True), xs, strict, 'vhp')
+        gs = _fill(_grads([out], xs, create_graph=True), xs, strict, 'vhp')
         s = sum(((g * as_tensor(u, g.dtype)).sum() for g, u in zip(gs, vs)), start=as_tensor(0.0, out.dtype))
-        vh = _fill(_grad(s, xs, create_graph=create_graph, allow_unused=True) if s.requires_grad else [None] * len(xs), xs, False, 'vhp')
+        vh = _fill(_grads([s], xs, create_graph=create_graph), xs, False, 'vhp')
     return _out(out, create_graph), (vh if is_tuple else vh[0])
