@@ -11,7 +11,7 @@ __all__ = ['jvp_rules', 'value_and_grad', 'grad', 'vjp', 'defjvp', 'linearize', 
 # %% ../nbs/05_func.ipynb #af7b9d87
 import math, functools
 import numpy as np
-import backprop.core as _core, backprop.ops as _ops
+import backprop.core as _core, backprop.ops as _ops, backprop.autograd as _ag
 from .core import Tensor, Function, as_tensor, enable_grad, no_grad, is_grad_enabled, _wrap, zeros, zeros_like
 from .ops import stack
 from .autograd import grad as _grad
@@ -188,6 +188,28 @@ def _transposed_vjp(node, xs, dx, y):
         (dy,) = _grad(s, g, create_graph=keep, allow_unused=True)
     return dy
 
+# %% ../nbs/05_func.ipynb #6681c6d5
+def _custom_jvp(n, xs, dx, y):
+    "Forward mode through a PyTorch-style `Function` with a `jvp(ctx, *tangents)`: its output tangents, flattened like its output."
+    args = [None] * n._nargs
+    for p, d in zip(n._tpos, dx): args[p] = d
+    res = n._fn.jvp(n, *args)
+    res = res if isinstance(res, tuple) else (res,)
+    ts = [as_tensor(res[k]) for k in n._diff]
+    return ts[0] if n._meta is None else _ops.cat([t.reshape(-1).to(y.dtype) for t in ts])
+
+def _unpack_jvp(n, xs, dx, y):           # one output of a several-output Function: its slice of the flat tangent
+    o, m, s, dt = n.node._meta[n.k]
+    return dx[0][o:o + m].reshape(s).to(dt)
+jvp_rules[_ag._Unpack] = _unpack_jvp
+
+def _rule_for(node):
+    "The node's JVP rule: from the table, a custom Function's own `jvp`, or else the transposed VJP."
+    rule = jvp_rules.get(type(node))
+    if rule is not None: return rule
+    fn = getattr(type(node), '_fn', None)
+    return _custom_jvp if fn is not None and fn.jvp is not _ag.Function.jvp else _transposed_vjp
+
 # %% ../nbs/05_func.ipynb #df7ade64
 class _Stale:
     "An op's output that was modified in place after the op ran: its shape and dtype are known, using its values raises."
@@ -229,7 +251,7 @@ def _push(order, seeds:dict, outs):
         if all(d is None for d in dx): continue                       # constant: no tangent flows through
         dx = [zeros_like(t) if d is None else d for d, t in zip(dx, xs)]
         y = _output(node)
-        dy = jvp_rules.get(type(node), _transposed_vjp)(node, xs, dx, y)
+        dy = _rule_for(node)(node, xs, dx, y)
         if dy is not None:
             if dy.dtype != y.dtype: dy = dy.to(y.dtype)
             dots[node] = dy if dy.shape == y.shape else dy.expand(y.shape)
@@ -314,7 +336,7 @@ def dot_test(func, # function of Tensors to trace
         dx = [r(x) if x.requires_grad else zeros_like(x) for x in xs]
         ybar = r(y)
         with no_grad():
-            Jdx = jvp_rules.get(type(node), _transposed_vjp)(node, xs, dx, y)
+            Jdx = _rule_for(node)(node, xs, dx, y)
             gs = node.backward(ybar)
         lhs = float((ybar.array * np.broadcast_to(Jdx.array, y.shape)).sum())
         rhs = float(sum((_core._sum_to(g, x.shape).array * d.array).sum() for g, x, d in zip(gs, xs, dx) if g is not None))

@@ -133,3 +133,26 @@ def test_strict_and_errors():
     with pytest.raises(RuntimeError, match='single-element'): BAF.hessian(lambda a: a * 2, a)
     with pytest.raises(ValueError, match='tangent 0 has shape'): BF.jvp(lambda a: a * 2, (a,), (bp.tensor([1.0]),))
     with pytest.raises(TypeError, match='float tensor'): BF.jvp(lambda a: a * 2, (bp.tensor([1, 2]),), (bp.tensor([1, 2]),))
+
+def test_custom_function_jvp_matches_torch_forward_ad():
+    "A custom Function's own `jvp` staticmethod drives forward mode, as with torch.autograd.forward_ad."
+    def make(L):
+        class Sq(L.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, scale):
+                ctx.save_for_forward(x); ctx.scale = scale
+                return x * x * scale
+            @staticmethod
+            def backward(ctx, g): raise AssertionError('forward mode must not call backward')
+            @staticmethod
+            def jvp(ctx, dx, dscale):
+                (x,) = ctx.saved_tensors
+                return dx * 2 * x * ctx.scale
+        return Sq
+    x0, v0 = np.array([0.5, -1.5, 2.0]), np.array([1.0, 2.0, -1.0])
+    _, b = BF.jvp(lambda x: make(bp).apply(x, 0.5).sin(), (bp.tensor(x0),), (bp.tensor(v0),))
+    import torch.autograd.forward_ad as fwAD
+    with fwAD.dual_level():
+        d = fwAD.make_dual(torch.tensor(x0), torch.tensor(v0))
+        t = fwAD.unpack_dual(make(torch).apply(d, 0.5).sin()).tangent
+    close(b, t, 'custom jvp')
