@@ -108,10 +108,7 @@ class FunctionCtx:
         for i, (t, v) in enumerate(zip(self._saved, self._saved_versions)):
             live = outs[i]() if i in outs else None            # a saved output comes back attached to this node
             t = t if live is None else live
-            if t is not None and _version(t) != v:
-                raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an inplace "
-                                   f"operation: saved tensor {i} of {self!r}, of shape {tuple(t.shape)}, is at version "
-                                   f"{_version(t)}; expected version {v} instead")
+            if t is not None and _version(t) != v: raise _core._modified(self, f'saved tensor {i}', t, _version(t), v)
             res.append(t)
         return tuple(res)
     def save_for_forward(self, *tensors:Tensor): # the tensors a custom `jvp` will need
