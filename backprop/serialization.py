@@ -54,7 +54,8 @@ def _encode(obj, path:tuple, arrays:dict, active:dict=None):
                         raise TypeError(f"save: dict keys must be str or int, got {type(k).__name__} {k!r} at {where}")
                     items.append([k, _encode(v, path + (k,), arrays, active)])
                 return {'t': 'dict', 'items': items}
-            return {'t': type(obj).__name__, 'items': [_encode(v, path + (i,), arrays, active) for i, v in enumerate(obj)]}
+            kind = 'list' if isinstance(obj, list) else 'tuple'             # subclasses (namedtuple, Size) as their base
+            return {'t': kind, 'items': [_encode(v, path + (i,), arrays, active) for i, v in enumerate(obj)]}
         finally: del active[id(obj)]
     if hasattr(obj, 'state_dict'):
         raise TypeError(f"save: can't save a {type(obj).__name__} object; save its state_dict() instead")

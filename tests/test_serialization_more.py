@@ -146,3 +146,11 @@ def test_safetensors_bytes_and_metadata_match_torch_reader(tmp_path):
     assert header['__metadata__'] == {'k': 'v'}
     back = bp.safetensors.load(bp.safetensors.save(sd))
     assert back['b'].dtype == np.int32
+
+def test_container_subclasses_load_as_their_base(tmp_path):
+    from collections import OrderedDict, namedtuple
+    P = namedtuple('P', 'a b')
+    obj = OrderedDict(shape=bp.zeros(2, 3).shape, p=P(1, 2.5), size=bp.Size([2, 3]) if hasattr(bp, 'Size') else (2, 3))
+    save(obj, tmp_path / 'o.pt')
+    back = load(tmp_path / 'o.pt')
+    assert back == {'shape': (2, 3), 'p': (1, 2.5), 'size': (2, 3)} and type(back['p']) is tuple
