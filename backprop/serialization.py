@@ -160,15 +160,17 @@ def _read(f):
     if _is_file(f):
         if isinstance(f, io.TextIOBase): raise TypeError("load: the file object must be opened in binary mode ('rb')")
         src, what = io.BytesIO(f.read()), f"file object {getattr(f, 'name', type(f).__name__)!r}"
-        head = src.getvalue()[:4]
+        head = src.getvalue()[:9]
     else:
         path = os.fspath(f)
         if not os.path.exists(path): raise FileNotFoundError(f"load: no such file: '{path}'")
         if os.path.isdir(path): raise IsADirectoryError(f"load: '{path}' is a directory, not a .npz file")
-        with open(path, 'rb') as fh: head = fh.read(4)
+        with open(path, 'rb') as fh: head = fh.read(9)
         src, what = path, f"'{path}'"
-    if head not in (b'PK\x03\x04', b'PK\x05\x06'):
-        raise ValueError(f"load: {what} is not a .npz archive (no zip header); was it written by bp.save?")
+    if head[:4] not in (b'PK\x03\x04', b'PK\x05\x06'):
+        hint = ("it looks like a safetensors file: read it with bp.safetensors.load_file" if head[8:9] == b'{'
+                else "was it written by bp.save?")
+        raise ValueError(f"load: {what} is not a .npz archive (no zip header); {hint}")
     try:
         with zipfile.ZipFile(src) as zf: names = zf.namelist()
         if any(n.endswith('data.pkl') for n in names):

@@ -88,11 +88,22 @@ def test_killed_save_leaves_a_temp_that_the_next_save_removes(tmp_path):
     assert sorted(f for f in os.listdir(tmp_path) if f.endswith('.tmp')) == sorted([live.name, other.name])
     np.testing.assert_array_equal(load(target)['w'], np.zeros(3))
 
-torch = pytest.importorskip("torch")
-from safetensors.torch import save_file as t_save_file, load_file as t_load_file  # noqa: E402
 from backprop.safetensors import save_file, load_file  # noqa: E402
 
-def test_torch_save_files_are_refused_clearly(tmp_path):
+@pytest.fixture
+def torch():
+    "PyTorch (and safetensors' torch API) as the oracle; the tests above run without it."
+    return pytest.importorskip("torch")
+
+def t_save_file(*a, **k):
+    from safetensors.torch import save_file as f
+    return f(*a, **k)
+
+def t_load_file(*a, **k):
+    from safetensors.torch import load_file as f
+    return f(*a, **k)
+
+def test_torch_save_files_are_refused_clearly(tmp_path, torch):
     torch.save({'w': torch.ones(2)}, tmp_path / 't.pt')
     with pytest.raises(ValueError, match='written by torch.save'): load(tmp_path / 't.pt')
 
@@ -106,7 +117,7 @@ def _train_bp(model, x, y, steps=5):
     for _ in range(steps):
         opt.zero_grad(); loss = bp.nn.functional.cross_entropy(model(x), y); loss.backward(); opt.step()
 
-def test_trained_here_loads_into_torch(tmp_path):
+def test_trained_here_loads_into_torch(tmp_path, torch):
     bp.manual_seed(0)
     x0, y0 = np.random.default_rng(0).standard_normal((8, 1, 6, 6)).astype(np.float32), np.arange(8) % 4
     model = _nets(bp)
@@ -119,7 +130,7 @@ def test_trained_here_loads_into_torch(tmp_path):
     np.testing.assert_allclose(model(bp.tensor(x0)).array, t_out, rtol=1e-5, atol=1e-5)
     assert t_load_file(tmp_path / 'm.safetensors')['1.num_batches_tracked'].dtype == torch.int64
 
-def test_torch_model_loads_here(tmp_path):
+def test_torch_model_loads_here(tmp_path, torch):
     torch.manual_seed(0)
     tm = _nets(torch)
     x0 = np.random.default_rng(1).standard_normal((5, 1, 6, 6)).astype(np.float32)
@@ -135,7 +146,7 @@ def test_torch_model_loads_here(tmp_path):
     with torch.no_grad(): t_out = tm(torch.tensor(x0)).numpy()
     np.testing.assert_allclose(model(bp.tensor(x0)).array, t_out, rtol=1e-5, atol=1e-5)
 
-def test_safetensors_bytes_and_metadata_match_torch_reader(tmp_path):
+def test_safetensors_bytes_and_metadata_match_torch_reader(tmp_path, torch):
     sd = {'a': np.arange(6, dtype=np.float64).reshape(2, 3), 'b': bp.tensor([1, 2, 3], dtype=bp.int32)}
     save_file(sd, tmp_path / 's.safetensors', metadata={'k': 'v'})
     t = t_load_file(tmp_path / 's.safetensors')
@@ -154,3 +165,7 @@ def test_container_subclasses_load_as_their_base(tmp_path):
     save(obj, tmp_path / 'o.pt')
     back = load(tmp_path / 'o.pt')
     assert back == {'shape': (2, 3), 'p': (1, 2.5), 'size': (2, 3)} and type(back['p']) is tuple
+
+def test_loading_a_safetensors_file_with_bp_load_says_so(tmp_path):
+    bp.safetensors.save_file({'w': np.ones(2)}, tmp_path / 'w.safetensors')
+    with pytest.raises(ValueError, match='bp.safetensors.load_file'): load(tmp_path / 'w.safetensors')
