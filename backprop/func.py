@@ -1,4 +1,4 @@
-"""`bp.func`: `grad`, `vjp`, `jvp`, `jacrev`, `jacfwd` and `hessian` as operations on functions (as `torch.func`), forward mode derived per op, each VJP shown to be the transpose of its JVP, and `bp.autograd.functional`.
+"""`bp.func`: `grad`, `vjp`, `jvp`, `jacrev`, `jacfwd` and `hessian` as operations on functions (as `torch.func`), forward mode derived per op, and each VJP shown to be the transpose of its JVP.
 
 Docs: https://backprop-dev.github.io/backprop/func.html.md"""
 
