@@ -205,3 +205,17 @@ def test_wrong_number_of_gradients_and_forward_errors():
         @staticmethod
         def forward(ctx, x): raise KeyError('from forward')
     with pytest.raises(KeyError, match='from forward'): Boom.apply(x)      # the user's own exception, unchanged
+
+@pytest.mark.parametrize('use_reentrant', [False, True])
+def test_custom_functions_inside_checkpoint_match_torch(use_reentrant):
+    x0 = np.array([0.1, -0.4, 0.3, 0.8])
+    res = {}
+    for L, F, ck in ((bp, BP, bp.utils.checkpoint.checkpoint), (torch, TO, torch.utils.checkpoint.checkpoint)):
+        x, w = L.tensor(x0, requires_grad=True), L.tensor(x0[::-1].copy(), requires_grad=True)
+        def f(x, w):
+            a, b = F['MulAdd'].apply(x, w, True)
+            return (F['ScaledExp'].apply(a, 0.5) * b + F['Cube'].apply(x)).tanh()
+        out = ck(f, x, w, use_reentrant=use_reentrant)
+        out.sum().backward()
+        res[L.__name__] = (out, x.grad, w.grad)
+    for k, (a, t) in enumerate(zip(res['backprop'], res['torch'])): close(a, t, f"checkpointed result {k}")

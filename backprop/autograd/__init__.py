@@ -191,6 +191,7 @@ class Function:
         tpos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         box = {}
         def run(node):
+            box['node'] = node
             node._tpos, node._nargs, node._meta = tpos, len(args), None
             node.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad and is_grad_enabled() for a in args)
             try:
@@ -212,12 +213,13 @@ class Function:
         try: y = cls._node().apply(*[args[i] for i in tpos], run=run)
         except _ForwardFailed: raise box['err']
         out, outs, diff = box['out'], box['outs'], box['diff']
-        if y._ctx is None: return out                                   # nothing to record
+        if y._ctx is None and not y.requires_grad: return out           # nothing to record
+        node = box['node']                  # (no y._ctx but requires_grad: inside a checkpoint, which records later)
         res = [_wrap(o.array) if isinstance(o, Tensor) else o for o in outs]   # non-differentiable: no graph
         if len(diff) == 1: res[diff[0]] = y
         else:
-            for j, k in enumerate(diff): res[k] = _Unpack.apply(y, node=y._ctx, k=j)
-        node, ids = y._ctx, {id(o): k for k, o in enumerate(outs)}
+            for j, k in enumerate(diff): res[k] = _Unpack.apply(y, node=node, k=j)
+        ids = {id(o): k for k, o in enumerate(outs)}
         node._saved_outs = {i: weakref.ref(res[ids[id(t)]]) for i, t in enumerate(getattr(node, '_saved', ()))
                             if id(t) in ids and ids[id(t)] in diff}   # weak: the output already holds the node
         so = node._saved_outs
