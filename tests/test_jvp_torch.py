@@ -156,3 +156,14 @@ def test_custom_function_jvp_matches_torch_forward_ad():
         d = fwAD.make_dual(torch.tensor(x0), torch.tensor(v0))
         t = fwAD.unpack_dual(make(torch).apply(d, 0.5).sin()).tangent
     close(b, t, 'custom jvp')
+
+def test_grad_and_value_and_vjp_has_aux_match_torch():
+    x0 = np.array([0.3, -1.2, 2.0])
+    f = lambda x: ((x.sin() * x).sum(), x * 2)
+    bg, (bv, ba) = BF.grad_and_value(f, has_aux=True)(bp.tensor(x0))
+    tg, (tv, ta) = torch.func.grad_and_value(f, has_aux=True)(torch.tensor(x0))
+    close(bg, tg, 'grad'); close(bv, tv, 'value'); close(ba, ta, 'aux')
+    bo, bfn, ba = BF.vjp(lambda x: (x.exp(), x.sum()), bp.tensor(x0), has_aux=True)
+    to, tfn, ta = torch.func.vjp(lambda x: (x.exp(), x.sum()), torch.tensor(x0), has_aux=True)
+    close(bo, to, 'vjp out'); close(ba, ta, 'vjp aux')
+    close(bfn(bp.tensor(x0))[0], tfn(torch.tensor(x0))[0], 'vjp_fn')
