@@ -12,13 +12,13 @@ __all__ = ['int8', 'int16', 'double', 'half', 'long', 'short', 'cuda', 'accelera
            'seed', 'initial_seed', 'get_rng_state', 'set_rng_state', 'fork_rng', 'randn', 'rand', 'randint', 'randperm',
            'randn_like', 'rand_like', 'randint_like', 'normal', 'bernoulli', 'multinomial', 'inference_mode', 'Size']
 
-# %% ../nbs/17_torch_compat.ipynb #f0b41fc5
+# %% ../nbs/17_torch_compat.ipynb #fda12672
 import builtins, contextlib, json, numbers, os, sys, types, warnings
 import numpy as np
 from . import core
 from .core import Tensor, _wrap
 
-# %% ../nbs/17_torch_compat.ipynb #1dd16e80
+# %% ../nbs/17_torch_compat.ipynb #efab6d53
 int8, int16 = np.int8, np.int16
 double, half, long, short = np.float64, np.float16, np.int64, np.int16   # PyTorch's names; float, int, bool: see the note
 
@@ -40,7 +40,7 @@ def set_default_dtype(d): # a floating point dtype: bp.float32, bp.float64 or bp
     if dt is None or dt.kind != 'f': raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, got {d!r}")
     core._default_dtype = dt
 
-# %% ../nbs/17_torch_compat.ipynb #6ba4c4e4
+# %% ../nbs/17_torch_compat.ipynb #81d2a9ee
 _DEVICE_TYPES = ('cpu', 'cuda', 'mps', 'xpu', 'hip', 'meta', 'xla', 'mtia', 'hpu', 'ipu', 'privateuseone')
 
 class device:
@@ -81,7 +81,7 @@ def _check_device(d, op:str)->device:
     if d.type == 'cuda': raise _no_cuda(op)
     raise RuntimeError(f"{op}: backprop has no '{d.type}' backend: it computes with numpy on the CPU only; use device='cpu'")
 
-# %% ../nbs/17_torch_compat.ipynb #38e010cd
+# %% ../nbs/17_torch_compat.ipynb #bcc9f506
 def _namespace(name:str, doc:str, **members)->types.ModuleType:
     "A small module `backprop.<name>` (registered so `import backprop.<name>` works) holding `members`."
     m = types.ModuleType(f'backprop.{name}', doc)
@@ -121,7 +121,7 @@ backends = _namespace('backends', "Backend switches: settable flags, none of whi
     cuda=_namespace('backends.cuda', "CUDA backend flags (accepted; no CUDA here).", is_built=lambda: False,
                     matmul=types.SimpleNamespace(allow_tf32=False, allow_fp16_reduced_precision_reduction=True)))
 
-# %% ../nbs/17_torch_compat.ipynb #9ce39dca
+# %% ../nbs/17_torch_compat.ipynb #e03e6c08
 class layout:
     "A memory layout, as `torch.layout`; backprop has only `strided` (dense) tensors."
     def __init__(self, name): self.name = name
@@ -161,7 +161,7 @@ def _shape(size, op:str)->tuple:
     if any(s < 0 for s in size): raise RuntimeError(f"{op}(): trying to create tensor with negative dimension: {size}")
     return tuple(builtins.int(s) for s in size)
 
-# %% ../nbs/17_torch_compat.ipynb #741d043c
+# %% ../nbs/17_torch_compat.ipynb #5b1394bf
 def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad:bool=False, pin_memory:bool=False, memory_format=None)->Tensor:
     "A tensor of zeros of shape `size`, as `torch.zeros`."
     dt = _factory('zeros', dtype, device, layout, out, requires_grad)
@@ -231,7 +231,7 @@ def as_tensor(data, dtype=None, device=None)->Tensor:
     "`data` as a tensor, sharing memory with an ndarray or tensor when no conversion is needed, as `torch.as_tensor`."
     return core.as_tensor(data, dtype=_factory('as_tensor', dtype, device))
 
-# %% ../nbs/17_torch_compat.ipynb #5aadee5d
+# %% ../nbs/17_torch_compat.ipynb #5f2be676
 def _is_dtype(x)->bool:
     if isinstance(x, (np.dtype, type)) and not issubclass(x if isinstance(x, type) else type(x), Tensor):
         try: return np.dtype(x).kind in 'biuf'
@@ -269,7 +269,7 @@ def _to(self, *args, **kwargs)->Tensor:
     return out.clone() if copy and out is self else out
 Tensor.to = _to
 
-# %% ../nbs/17_torch_compat.ipynb #fed2b3e7
+# %% ../nbs/17_torch_compat.ipynb #b8820b16
 def _cuda(self, device=None, non_blocking:bool=False, memory_format=None): raise _no_cuda('Tensor.cuda')
 Tensor.device = property(lambda self: _CPU, doc="Always `device('cpu')`: backprop's tensors are numpy arrays in host memory.")
 Tensor.is_cuda = property(lambda self: False, doc="Always False.")
@@ -280,7 +280,7 @@ Tensor.get_device = lambda self: -1
 Tensor.pin_memory = lambda self, device=None: self
 Tensor.is_pinned = lambda self, device=None: False
 
-# %% ../nbs/17_torch_compat.ipynb #e39c8fa1
+# %% ../nbs/17_torch_compat.ipynb #1d324b6a
 _TYPE_NAMES = {np.dtype(np.float32): 'FloatTensor', np.dtype(np.float64): 'DoubleTensor', np.dtype(np.float16): 'HalfTensor',
                np.dtype(np.int64): 'LongTensor', np.dtype(np.int32): 'IntTensor', np.dtype(np.int16): 'ShortTensor',
                np.dtype(np.int8): 'CharTensor', np.dtype(np.uint8): 'ByteTensor', np.dtype(np.bool_): 'BoolTensor'}
@@ -302,7 +302,7 @@ Tensor.element_size = lambda self: self.array.itemsize
 Tensor.itemsize = property(lambda self: self.array.itemsize, doc="Bytes per element.")
 Tensor.nbytes = property(lambda self: self.array.nbytes, doc="Bytes of data.")
 
-# %% ../nbs/17_torch_compat.ipynb #aa4b1c80
+# %% ../nbs/17_torch_compat.ipynb #f3f9dd87
 def _new(op, make):
     def f(self, *size, dtype=None, device=None, requires_grad:bool=False, layout=None, pin_memory:bool=False):
         dt = _factory(op, dtype, device, layout) or self.array.dtype
@@ -325,21 +325,23 @@ def _new_tensor(self, data, *, dtype=None, device=None, requires_grad:bool=False
     return core.tensor(data, dtype=_factory('new_tensor', dtype, device, layout) or self.array.dtype, requires_grad=requires_grad)
 Tensor.new_full, Tensor.new_tensor = _new_full, _new_tensor
 
-# %% ../nbs/17_torch_compat.ipynb #d8106334
+# %% ../nbs/17_torch_compat.ipynb #09a35549
 _FRESH_SEED = 67280421310721          # the seed of a new torch.Generator: new generators are reproducible there too
 
 def _seed_int(seed, op:str)->int:
+    "A seed as PyTorch reads it: an integer (not a bool or float) that fits in 64 bits; negative ones wrap."
     if isinstance(seed, Tensor) and seed.numel() == 1: seed = seed.item()
     if isinstance(seed, builtins.bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{op}: seed must be an integer, got {type(seed).__name__}")
+        raise RuntimeError(f"{op} expected a long, but got {type(seed).__name__}")
     seed = builtins.int(seed)
-    if not -2**63 <= seed < 2**64: raise RuntimeError(f"{op}: seed {seed} does not fit in 64 bits (Overflow when unpacking long)")
+    if not -2**63 <= seed < 2**64: raise ValueError(f"{op}: seed {seed} does not fit in 64 bits (Overflow when unpacking long long)")
     return seed % 2**64                   # a negative seed means its 64-bit two's complement, as in PyTorch
 
 class Generator:
     "A random number generator, as `torch.Generator`: numpy's PCG64 underneath, with PyTorch's seeding methods."
     def __init__(self, device='cpu'): # only the CPU can hold a Generator
-        _check_device(device, 'Generator')
+        if _Device(device).type != 'cpu':     # PyTorch raises RuntimeError here, not the AssertionError of a tensor
+            raise RuntimeError(f"Generator: cannot make a generator on {device!r}: backprop computes with numpy on the CPU only")
         self._np, self._seed = np.random.default_rng(_FRESH_SEED), _FRESH_SEED
     device = property(lambda self: _CPU, doc="Always `device('cpu')`.")
     def _reseed(self, s:int): self._np.bit_generator.state = np.random.PCG64(s).state   # in place: holders of ._np see it
@@ -371,7 +373,7 @@ class Generator:
         return getattr(self._np, name)
     def __repr__(self): return f"<backprop.Generator PCG64 initial_seed={self._seed}>"
 
-# %% ../nbs/17_torch_compat.ipynb #e9a0b5fc
+# %% ../nbs/17_torch_compat.ipynb #bc926805
 class _DefaultGenerator(Generator):
     "The generator behind every random function that is given no `generator`; it wraps `core.default_generator()`."
     def __init__(self): self._seed = 0
@@ -384,9 +386,9 @@ class _DefaultGenerator(Generator):
 
 default_generator = _DefaultGenerator()
 
-def manual_seed(seed:int)->Generator: # any integer that fits in 64 bits
+def manual_seed(seed:int)->Generator: # an integer that fits in 64 bits (anything `int()` takes, as PyTorch)
     "Seed the default generator (behind `randn`, dropout, init, shuffling...); returns it, as `torch.manual_seed`."
-    return default_generator.manual_seed(seed)
+    return default_generator.manual_seed(builtins.int(seed))
 def seed()->int:
     "Seed the default generator from OS entropy; returns the seed."
     return default_generator.seed()
@@ -419,7 +421,7 @@ random = _namespace('random', "Seeding and the default generator's state, as `to
     default_generator=default_generator, manual_seed=manual_seed, seed=seed, initial_seed=initial_seed,
     get_rng_state=get_rng_state, set_rng_state=set_rng_state, fork_rng=fork_rng)
 
-# %% ../nbs/17_torch_compat.ipynb #8fec9e3b
+# %% ../nbs/17_torch_compat.ipynb #e2495b0b
 def _float_dtype(op, dt):
     dt = core._default_dtype if dt is None else dt
     if dt.kind != 'f': raise RuntimeError(f"{op}: random floats need a floating point dtype, got {dt}")
@@ -482,7 +484,7 @@ def randint_like(input, low=0, high=None, *, generator=None, dtype=None, layout=
     dt = _like('randint_like', input, dtype, layout, device, requires_grad)
     return _make(_ints(_rng(generator, 'randint_like'), low, high, input.shape, dt, 'randint_like'), requires_grad)
 
-# %% ../nbs/17_torch_compat.ipynb #c0a04d10
+# %% ../nbs/17_torch_compat.ipynb #2b0ef43b
 def _arr(x): return x.array if isinstance(x, Tensor) else x
 
 def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad:bool=False)->Tensor:
@@ -518,12 +520,13 @@ def multinomial(input, num_samples:int, replacement:bool=False, *, generator=Non
     if (rows.sum(1) <= 0).any(): raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
     if not replacement and num_samples > rows.shape[1]:
         raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement")
-    if not replacement and num_samples > (rows > 0).sum(1).min():
-        raise RuntimeError("multinomial: invalid multinomial distribution (with replacement=False, not enough non-negative category to sample)")
-    res = np.stack([g.choice(len(r), num_samples, replace=replacement, p=r / r.sum()) for r in rows]).astype(np.int64)
+    if replacement: res = np.stack([g.choice(len(r), num_samples, p=r / r.sum()) for r in rows])
+    else:   # successive draws without replacement = the first arrivals of independent exponential clocks of rates w
+        with np.errstate(divide='ignore'): res = np.argsort(g.standard_exponential(rows.shape) / rows, 1, kind='stable')[:, :num_samples]
+    res = res.astype(np.int64)
     return _out(_wrap(res if w.ndim == 2 else res[0]), out)
 
-# %% ../nbs/17_torch_compat.ipynb #07a79784
+# %% ../nbs/17_torch_compat.ipynb #09da6629
 def _fill_from(name, sample):
     "An in-place method that overwrites the tensor with `sample(numpy_generator, shape, dtype, *args)`, via core's in-place rule."
     def fill(d, *args, generator=None, **kwargs):
@@ -549,7 +552,7 @@ Tensor.geometric_ = _fill_from('geometric_', lambda g, s, dt, p: g.geometric(p, 
 Tensor.log_normal_ = _fill_from('log_normal_', lambda g, s, dt, mean=1.0, std=2.0: _real(g, s, dt, lambda g, s: g.lognormal(mean, std, s)))
 Tensor.cauchy_ = _fill_from('cauchy_', lambda g, s, dt, median=0.0, sigma=1.0: _real(g, s, dt, lambda g, s: median + sigma * g.standard_cauchy(s)))
 
-# %% ../nbs/17_torch_compat.ipynb #edf4fa21
+# %% ../nbs/17_torch_compat.ipynb #0832d2da
 class inference_mode(core._GradMode):
     "Context manager and decorator, as `torch.inference_mode`: here the same as `no_grad`; `inference_mode(False)` changes nothing."
     def __init__(self, mode:builtins.bool=True): self.inference = builtins.bool(mode) # True: record no graph inside
