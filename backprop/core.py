@@ -257,6 +257,7 @@ class Tensor:
     def data(self, value):
         "`t.data = other` swaps in another tensor's array, as PyTorch (same dtype; shape may change)."
         arr = value.array if isinstance(value, Tensor) else _to_array(value, self.array.dtype, 'data')
+        if arr is self.array: return              # `p.data -= g` assigns the updated alias back: nothing to swap
         if arr.dtype != self.array.dtype:
             raise TypeError(f"data: can't assign an array of dtype {arr.dtype} to a tensor of dtype {self.array.dtype}")
         self.array = arr
