@@ -7,7 +7,7 @@ Docs: https://backprop-dev.github.io/backprop/gated_rnn.html.md"""
 # %% auto #0
 __all__ = ['LSTMRecurrenceFunction', 'GRURecurrenceFunction', 'LSTM', 'GRU', 'RNNCell', 'LSTMCell', 'GRUCell']
 
-# %% ../../nbs/14_gated_rnn.ipynb #279c2aea
+# %% ../../nbs/14_gated_rnn.ipynb #3acab972
 import math, warnings, numbers
 import numpy as np
 from ..core import Tensor, Function, ShapeError, _wrap, empty, is_grad_enabled
@@ -17,7 +17,7 @@ from .layers import linear, dropout
 from .rnn import rnn_recurrence, _check_rnn, _Repr
 from . import init
 
-# %% ../../nbs/14_gated_rnn.ipynb #a8f518c2
+# %% ../../nbs/14_gated_rnn.ipynb #dc885108
 def _gate_scale(kinds:str, H:int, dtype)->Tensor:
     "(G, 1) constant: 1/2 on the rows of the sigmoid gates (`kinds` 's'), 1 on tanh rows ('t'): $\\sigma(a) = (1 + \\tanh(a/2))/2$."
     return _wrap(np.repeat([.5 if k == 's' else 1. for k in kinds], H).astype(dtype)[:, None])
@@ -27,7 +27,7 @@ def _no_double_backward(op):
         raise RuntimeError(f"{op}: the fused backward through time works on numpy arrays and is not differentiable "
                            "again; create_graph=True (double backward) through this layer is not supported")
 
-# %% ../../nbs/14_gated_rnn.ipynb #6a8c7238
+# %% ../../nbs/14_gated_rnn.ipynb #895c9593
 class LSTMRecurrenceFunction(Function):
     "The LSTM's time loop, $c_t = f_t c_{t-1} + i_t g_t$, $h_t = o_t\\tanh c_t$, on the scaled pre-activations $u$; VJP by BPTT."
     op = 'lstm_recurrence'
@@ -55,7 +55,7 @@ class LSTMRecurrenceFunction(Function):
         self.saved, self.reverse = (T, S, C, TC, HF), reverse
         return buf
 
-# %% ../../nbs/14_gated_rnn.ipynb #b318abf0
+# %% ../../nbs/14_gated_rnn.ipynb #34c2205e
 def _lstm_backward(self, g):
     _no_double_backward(self.op)
     u, h0, c0, W = (t.array for t in self.inputs[:4])
@@ -93,7 +93,7 @@ def _lstm_backward(self, g):
     return tuple(None if a is None else _wrap(a) for a in out)
 LSTMRecurrenceFunction.backward = _lstm_backward
 
-# %% ../../nbs/14_gated_rnn.ipynb #35dc550d
+# %% ../../nbs/14_gated_rnn.ipynb #f6171227
 def _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, reverse=False):
     "One LSTM layer in one direction on time-major `x` (L, N, I) -> (all states (L, N, P), c_n (N, H))."
     L, N, P, H = x.shape[0], x.shape[1], h0.shape[-1], w_hh.shape[0] // 4
@@ -104,7 +104,7 @@ def _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, reverse=
     out = LSTMRecurrenceFunction.apply(*args, reverse=reverse)
     return out[:L * N * P].reshape(L, N, P), out[L * N * P:].reshape(N, H)
 
-# %% ../../nbs/14_gated_rnn.ipynb #b6f34f49
+# %% ../../nbs/14_gated_rnn.ipynb #6bfbdc4f
 class GRURecurrenceFunction(Function):
     "The GRU's time loop, $h_t = (1-z_t)\\odot n_t + z_t\\odot h_{t-1}$, $n_t = \\tanh(u_n + r_t\\odot(W_{hn}h_{t-1} + b_{hn}))$; VJP by BPTT."
     op = 'gru_recurrence'
@@ -163,7 +163,7 @@ class GRURecurrenceFunction(Function):
         out = [dU if need[0] else None, carry if need[1] else None, gW, gb]
         return tuple(None if a is None else _wrap(a) for a in out[:len(self.inputs)])
 
-# %% ../../nbs/14_gated_rnn.ipynb #a9fafc2b
+# %% ../../nbs/14_gated_rnn.ipynb #716dbc75
 def _gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     "One GRU layer in one direction on time-major `x` (L, N, I) -> all states (L, N, H)."
     H = w_hh.shape[0] // 3
@@ -174,7 +174,7 @@ def _gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     args = (u, h0, w_hh * s) if b_hn is None else (u, h0, w_hh * s, b_hn)
     return GRURecurrenceFunction.apply(*args, reverse=reverse)
 
-# %% ../../nbs/14_gated_rnn.ipynb #8f5de47e
+# %% ../../nbs/14_gated_rnn.ipynb #2b99deb9
 def _split(w:list, bias:bool, proj:bool)->tuple:
     "PyTorch's per-layer list `[w_ih, w_hh, (b_ih, b_hh), (w_hr)]` as `(w_ih, w_hh, b_ih, b_hh, w_hr)`."
     b_ih, b_hh = (w[2], w[3]) if bias else (None, None)
@@ -203,7 +203,7 @@ def _gated(mode, x, hx, weights, bias, proj, p, training, D):
         if p > 0 and training and k < num_layers - 1: x = dropout(x, p, training)
     return (x, stack(h_n), stack(c_n)) if mode == 'LSTM' else (x, stack(h_n))
 
-# %% ../../nbs/14_gated_rnn.ipynb #b259c762
+# %% ../../nbs/14_gated_rnn.ipynb #1cd4d6fc
 def _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size):
     "PyTorch's checks of the constructor arguments, with its messages."
     if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
@@ -219,7 +219,7 @@ def _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout,
         warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects "
                       f"num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}", stacklevel=3)
 
-# %% ../../nbs/14_gated_rnn.ipynb #26694f17
+# %% ../../nbs/14_gated_rnn.ipynb #6973bb4d
 class _GatedRNNBase(Module):
     "What `LSTM` and `GRU` share: PyTorch's parameters (names, shapes, order, init), layouts and checks."
     mode, gates = None, None
@@ -279,7 +279,7 @@ class _GatedRNNBase(Module):
         if self.bidirectional is not False: s += f', bidirectional={self.bidirectional}'
         return s
 
-# %% ../../nbs/14_gated_rnn.ipynb #938aef28
+# %% ../../nbs/14_gated_rnn.ipynb #c783a166
 class LSTM(_GatedRNNBase):
     "Multi-layer LSTM, as `torch.nn.LSTM`: `forward(input, (h_0, c_0)=None)` returns `(output, (h_n, c_n))`."
     mode, gates = 'LSTM', 4
@@ -304,7 +304,7 @@ class LSTM(_GatedRNNBase):
         out, (h_n, c_n) = self._run(input, h0, c0)
         return out, (h_n, c_n)
 
-# %% ../../nbs/14_gated_rnn.ipynb #a157e260
+# %% ../../nbs/14_gated_rnn.ipynb #dc8e6e3b
 class GRU(_GatedRNNBase):
     "Multi-layer GRU, as `torch.nn.GRU`: `forward(input, h_0=None)` returns `(output, h_n)`."
     mode, gates = 'GRU', 3
@@ -325,7 +325,7 @@ class GRU(_GatedRNNBase):
         out, (h_n,) = self._run(input, hx)
         return out, h_n
 
-# %% ../../nbs/14_gated_rnn.ipynb #e78aa1a2
+# %% ../../nbs/14_gated_rnn.ipynb #3d161394
 class _CellBase(Module):
     "One step of a recurrent layer on a batch (N, I) or one sample (I,): PyTorch's `RNNCellBase`."
     gates = 1
@@ -368,7 +368,7 @@ class _CellBase(Module):
         if getattr(self, 'nonlinearity', 'tanh') != 'tanh': s += f', nonlinearity={self.nonlinearity}'
         return s
 
-# %% ../../nbs/14_gated_rnn.ipynb #f8108f37
+# %% ../../nbs/14_gated_rnn.ipynb #ef7a4041
 class RNNCell(_CellBase):
     "One Elman step $h' = \\varphi(W_{ih}x + b_{ih} + W_{hh}h + b_{hh})$, as `torch.nn.RNNCell`."
     def __init__(self, input_size:int, # $I$
@@ -389,7 +389,7 @@ class RNNCell(_CellBase):
         out = rnn_recurrence(linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh, self.nonlinearity)[0]
         return out if batched else out[0]
 
-# %% ../../nbs/14_gated_rnn.ipynb #15ead2b5
+# %% ../../nbs/14_gated_rnn.ipynb #4c9426cc
 class LSTMCell(_CellBase):
     "One LSTM step, as `torch.nn.LSTMCell`: `forward(input, (h, c)=None)` returns `(h', c')`."
     gates = 4
