@@ -18,6 +18,7 @@ RTOL, ATOL = 1e-5, 1e-6
 _SWAPS = [                                              # (pattern, replacement) on whole import lines
     (r'^(\s*)import torch$', r'\1import backprop as torch'),
     (r'^(\s*)import torch\.([\w.]+) as (\w+)$', r'\1import backprop.\2 as \3'),
+    (r'^(\s*)import torch\.([\w.]+)$', r'\1import backprop.\2'),     # binds `backprop`; `torch.x.y` goes through `import backprop as torch`
     (r'^(\s*)from torch import (.+)$', r'\1from backprop import \2'),
     (r'^(\s*)from torch\.([\w.]+) import (.+)$', r'\1from backprop.\2 import \3'),
 ]
@@ -65,10 +66,11 @@ def _numeric(a)->bool:
     except (ValueError, TypeError): return False
 
 def test_swap_imports():
-    src = "import torch\nimport torch.nn as nn\nfrom torch import nn, optim\nfrom torch.utils.data import DataLoader\n  import torch\n"
+    src = ("import torch\nimport torch.nn as nn\nfrom torch import nn, optim\nfrom torch.utils.data import DataLoader\n  import torch\n"
+           "import torch.utils.data\n")
     assert swap_imports(src) == ("import backprop as torch\nimport backprop.nn as nn\nfrom backprop import nn, optim\n"
-                                 "from backprop.utils.data import DataLoader\n  import backprop as torch\n")
-    with pytest.raises(ValueError, match='no rule'): swap_imports("import torch.nn\n")
+                                 "from backprop.utils.data import DataLoader\n  import backprop as torch\nimport backprop.utils.data\n")
+    with pytest.raises(ValueError, match='no rule'): swap_imports("import torch, numpy\n")
 
 def test_torch_is_blocked(tmp_path):
     (tmp_path / 'p.py').write_text("import backprop\ntry:\n    import torch\nexcept ImportError as e:\n    print('blocked', e)\n")

@@ -2,6 +2,7 @@
 TensorDataset + DataLoader, random_split for a validation set, train/eval loops with accuracy."""
 import numpy as np
 import torch
+import torch.utils.data
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, random_split
 from _report import report
