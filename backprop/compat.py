@@ -12,13 +12,13 @@ __all__ = ['int8', 'int16', 'double', 'half', 'long', 'short', 'cuda', 'accelera
            'seed', 'initial_seed', 'get_rng_state', 'set_rng_state', 'fork_rng', 'randn', 'rand', 'randint', 'randperm',
            'randn_like', 'rand_like', 'randint_like', 'normal', 'bernoulli', 'multinomial', 'inference_mode', 'Size']
 
-# %% ../nbs/17_torch_compat.ipynb #4f172f27
+# %% ../nbs/17_torch_compat.ipynb #31a6bf61
 import builtins, contextlib, json, numbers, os, sys, types, warnings
 import numpy as np
 from . import core
 from .core import Tensor, _wrap
 
-# %% ../nbs/17_torch_compat.ipynb #230d0403
+# %% ../nbs/17_torch_compat.ipynb #e8ed03fc
 int8, int16 = np.int8, np.int16
 double, half, long, short = np.float64, np.float16, np.int64, np.int16   # PyTorch's names; float, int, bool: see the note
 
@@ -40,7 +40,7 @@ def set_default_dtype(d): # a floating point dtype: bp.float32, bp.float64 or bp
     if dt is None or dt.kind != 'f': raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, got {d!r}")
     core._default_dtype = dt
 
-# %% ../nbs/17_torch_compat.ipynb #46624054
+# %% ../nbs/17_torch_compat.ipynb #997b6b69
 _DEVICE_TYPES = ('cpu', 'cuda', 'mps', 'xpu', 'hip', 'meta', 'xla', 'mtia', 'hpu', 'ipu', 'privateuseone')
 
 class device:
@@ -81,7 +81,7 @@ def _check_device(d, op:str)->device:
     if d.type == 'cuda': raise _no_cuda(op)
     raise RuntimeError(f"{op}: backprop has no '{d.type}' backend: it computes with numpy on the CPU only; use device='cpu'")
 
-# %% ../nbs/17_torch_compat.ipynb #7c5a4040
+# %% ../nbs/17_torch_compat.ipynb #c2dad258
 def _namespace(name:str, doc:str, **members)->types.ModuleType:
     "A small module `backprop.<name>` (registered so `import backprop.<name>` works) holding `members`."
     m = types.ModuleType(f'backprop.{name}', doc)
@@ -121,7 +121,7 @@ backends = _namespace('backends', "Backend switches: settable flags, none of whi
     cuda=_namespace('backends.cuda', "CUDA backend flags (accepted; no CUDA here).", is_built=lambda: False,
                     matmul=types.SimpleNamespace(allow_tf32=False, allow_fp16_reduced_precision_reduction=True)))
 
-# %% ../nbs/17_torch_compat.ipynb #3b34c4d4
+# %% ../nbs/17_torch_compat.ipynb #f69fb1bb
 class layout:
     "A memory layout, as `torch.layout`; backprop has only `strided` (dense) tensors."
     def __init__(self, name): self.name = name
@@ -161,7 +161,7 @@ def _shape(size, op:str)->tuple:
     if any(s < 0 for s in size): raise RuntimeError(f"{op}(): trying to create tensor with negative dimension: {size}")
     return tuple(builtins.int(s) for s in size)
 
-# %% ../nbs/17_torch_compat.ipynb #91114196
+# %% ../nbs/17_torch_compat.ipynb #d1ab94fb
 def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad:bool=False, pin_memory:bool=False, memory_format=None)->Tensor:
     "A tensor of zeros of shape `size`, as `torch.zeros`."
     dt = _factory('zeros', dtype, device, layout, out, requires_grad)
@@ -231,7 +231,7 @@ def as_tensor(data, dtype=None, device=None)->Tensor:
     "`data` as a tensor, sharing memory with an ndarray or tensor when no conversion is needed, as `torch.as_tensor`."
     return core.as_tensor(data, dtype=_factory('as_tensor', dtype, device))
 
-# %% ../nbs/17_torch_compat.ipynb #e6d1bbee
+# %% ../nbs/17_torch_compat.ipynb #d97e2093
 def _is_dtype(x)->bool:
     if isinstance(x, (np.dtype, type)) and not issubclass(x if isinstance(x, type) else type(x), Tensor):
         try: return np.dtype(x).kind in 'biuf'
@@ -269,7 +269,7 @@ def _to(self, *args, **kwargs)->Tensor:
     return out.clone() if copy and out is self else out
 Tensor.to = _to
 
-# %% ../nbs/17_torch_compat.ipynb #2e464d5e
+# %% ../nbs/17_torch_compat.ipynb #a073f37f
 def _cuda(self, device=None, non_blocking:bool=False, memory_format=None): raise _no_cuda('Tensor.cuda')
 Tensor.device = property(lambda self: _CPU, doc="Always `device('cpu')`: backprop's tensors are numpy arrays in host memory.")
 Tensor.is_cuda = property(lambda self: False, doc="Always False.")
@@ -280,7 +280,7 @@ Tensor.get_device = lambda self: -1
 Tensor.pin_memory = lambda self, device=None: self
 Tensor.is_pinned = lambda self, device=None: False
 
-# %% ../nbs/17_torch_compat.ipynb #fe2b5620
+# %% ../nbs/17_torch_compat.ipynb #4e658948
 _TYPE_NAMES = {np.dtype(np.float32): 'FloatTensor', np.dtype(np.float64): 'DoubleTensor', np.dtype(np.float16): 'HalfTensor',
                np.dtype(np.int64): 'LongTensor', np.dtype(np.int32): 'IntTensor', np.dtype(np.int16): 'ShortTensor',
                np.dtype(np.int8): 'CharTensor', np.dtype(np.uint8): 'ByteTensor', np.dtype(np.bool_): 'BoolTensor'}
@@ -302,7 +302,7 @@ Tensor.element_size = lambda self: self.array.itemsize
 Tensor.itemsize = property(lambda self: self.array.itemsize, doc="Bytes per element.")
 Tensor.nbytes = property(lambda self: self.array.nbytes, doc="Bytes of data.")
 
-# %% ../nbs/17_torch_compat.ipynb #fa2030fb
+# %% ../nbs/17_torch_compat.ipynb #24030889
 def _new(op, make):
     def f(self, *size, dtype=None, device=None, requires_grad:bool=False, layout=None, pin_memory:bool=False):
         dt = _factory(op, dtype, device, layout) or self.array.dtype
@@ -325,7 +325,7 @@ def _new_tensor(self, data, *, dtype=None, device=None, requires_grad:bool=False
     return core.tensor(data, dtype=_factory('new_tensor', dtype, device, layout) or self.array.dtype, requires_grad=requires_grad)
 Tensor.new_full, Tensor.new_tensor = _new_full, _new_tensor
 
-# %% ../nbs/17_torch_compat.ipynb #4ff1fa92
+# %% ../nbs/17_torch_compat.ipynb #11744e66
 _FRESH_SEED = 67280421310721          # the seed of a new torch.Generator: new generators are reproducible there too
 
 def _seed_int(seed, op:str)->int:
@@ -373,7 +373,7 @@ class Generator:
         return getattr(self._np, name)
     def __repr__(self): return f"<backprop.Generator PCG64 initial_seed={self._seed}>"
 
-# %% ../nbs/17_torch_compat.ipynb #fd526232
+# %% ../nbs/17_torch_compat.ipynb #77ca9f61
 class _DefaultGenerator(Generator):
     "The generator behind every random function that is given no `generator`; it wraps `core.default_generator()`."
     def __init__(self): self._seed = 0
@@ -421,7 +421,7 @@ random = _namespace('random', "Seeding and the default generator's state, as `to
     default_generator=default_generator, manual_seed=manual_seed, seed=seed, initial_seed=initial_seed,
     get_rng_state=get_rng_state, set_rng_state=set_rng_state, fork_rng=fork_rng)
 
-# %% ../nbs/17_torch_compat.ipynb #1e42e76f
+# %% ../nbs/17_torch_compat.ipynb #4753241e
 def _float_dtype(op, dt):
     dt = core._default_dtype if dt is None else dt
     if dt.kind != 'f': raise RuntimeError(f"{op}: random floats need a floating point dtype, got {dt}")
@@ -484,7 +484,7 @@ def randint_like(input, low=0, high=None, *, generator=None, dtype=None, layout=
     dt = _like('randint_like', input, dtype, layout, device, requires_grad)
     return _make(_ints(_rng(generator, 'randint_like'), low, high, input.shape, dt, 'randint_like'), requires_grad)
 
-# %% ../nbs/17_torch_compat.ipynb #2fbfd22d
+# %% ../nbs/17_torch_compat.ipynb #97a402a0
 def _arr(x): return x.array if isinstance(x, Tensor) else x
 
 def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad:bool=False)->Tensor:
@@ -526,7 +526,7 @@ def multinomial(input, num_samples:int, replacement:bool=False, *, generator=Non
     res = res.astype(np.int64)
     return _out(_wrap(res if w.ndim == 2 else res[0]), out)
 
-# %% ../nbs/17_torch_compat.ipynb #f8c5efbc
+# %% ../nbs/17_torch_compat.ipynb #626da2de
 def _fill_from(name, sample):
     "An in-place method that overwrites the tensor with `sample(numpy_generator, shape, dtype, *args)`, via core's in-place rule."
     def fill(d, *args, generator=None, **kwargs):
@@ -552,7 +552,7 @@ Tensor.geometric_ = _fill_from('geometric_', lambda g, s, dt, p: g.geometric(p, 
 Tensor.log_normal_ = _fill_from('log_normal_', lambda g, s, dt, mean=1.0, std=2.0: _real(g, s, dt, lambda g, s: g.lognormal(mean, std, s)))
 Tensor.cauchy_ = _fill_from('cauchy_', lambda g, s, dt, median=0.0, sigma=1.0: _real(g, s, dt, lambda g, s: median + sigma * g.standard_cauchy(s)))
 
-# %% ../nbs/17_torch_compat.ipynb #50adb3ff
+# %% ../nbs/17_torch_compat.ipynb #3529a4c0
 class inference_mode(core._GradMode):
     "Context manager and decorator, as `torch.inference_mode`: here the same as `no_grad`; `inference_mode(False)` changes nothing."
     def __init__(self, mode:builtins.bool=True): self.inference = builtins.bool(mode) # True: record no graph inside
