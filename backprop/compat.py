@@ -262,8 +262,11 @@ def _is_dtype_name(s:str)->bool:
     except TypeError: return False
 
 _core_to = core.Tensor.to
+_SCALAR_TYPES = {np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.bool_}
 def _to(self, *args, **kwargs)->Tensor:
     "This tensor on `device` and/or in `dtype` (itself if nothing changes, unless `copy=True`), as `torch.Tensor.to`."
+    if len(args) == 1 and not kwargs and (isinstance(args[0], np.dtype) or (args[0].__class__ is type and args[0] in _SCALAR_TYPES)):
+        return _core_to(self, args[0])                 # the library's own casts (`to(np.float64)`): no parsing
     _, dt, _, copy = _parse_to(args, kwargs)
     out = self if dt is None or dt == self.array.dtype else _core_to(self, dt)
     return out.clone() if copy and out is self else out
