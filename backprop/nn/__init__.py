@@ -19,8 +19,8 @@ from .rnn import RNN
 from .gated import LSTM, GRU, LSTMCell, GRUCell, RNNCell
 from .attention import MultiheadAttention
 from .transformer import TransformerEncoderLayer, TransformerEncoder, TransformerLM
-from backprop.nn.losses import MSELoss, L1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, \
-    NLLLoss
+from .losses import MSELoss, L1Loss, HuberLoss, SmoothL1Loss, KLDivLoss, BCELoss, \
+    BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss
 from .residual import Residual, ResBlock, ConvResBlock
 from . import init, functional
 from . import utils

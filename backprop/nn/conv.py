@@ -808,9 +808,9 @@ def interpolate(input:Tensor, # (N, C, *spatial) with 1, 2 or 3 spatial dims
     if min(out) <= 0: raise ShapeError(f"{who}: the output size {out} must be positive (input spatial size {tuple(L)})")
     y = input
     for k, (l, o, s) in enumerate(zip(L, out, scales)):
+        if o == l: continue                        # PyTorch leaves an axis whose size is unchanged alone, whatever the scale
         axis = 2 + k
-        if mode == 'nearest':
-            if o != l: y = AxisSelect.apply(y, idx=_nearest_index(l, o, s), axis=axis, n=l)
+        if mode == 'nearest': y = AxisSelect.apply(y, idx=_nearest_index(l, o, s), axis=axis, n=l)
         else: y = AxisLinear.apply(y, A=_linear_matrix(l, o, s, bool(align_corners), input.dtype), axis=axis)
     return y
 

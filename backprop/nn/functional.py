@@ -16,5 +16,5 @@ from .conv import conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, conv1d, m
 from .norm import batch_norm, layer_norm, group_norm
 from .rnn import rnn_recurrence, rnn
 from .attention import scaled_dot_product_attention
-from .losses import mse_loss, l1_loss, huber_loss, binary_cross_entropy, \
+from .losses import mse_loss, l1_loss, huber_loss, smooth_l1_loss, kl_div, binary_cross_entropy, \
     binary_cross_entropy_with_logits, cross_entropy, nll_loss

@@ -21,18 +21,22 @@ from .module import Module, Parameter, _check_device
 from . import init
 
 # %% ../../nbs/08_layers.ipynb #41897afa
+def _fold_lead(a):
+    "(*, n) -> (M, n), M the product of the leading sizes (explicit, so that n = 0 works: reshape(-1, 0) is ambiguous)."
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
 class LinearFunction(Function):
     "$Y = XW^\\top + b$ over any leading dims as one matrix product; VJP $\\bar X = \\bar Y W$, $\\bar W = \\bar Y^\\top X$, $\\bar b = \\sum \\bar Y$."
     op = 'linear'
     def forward(self, x, W, b=None):
-        y = x.reshape(-1, x.shape[-1]) @ W.T          # fold the leading dims: one GEMM
+        y = _fold_lead(x) @ W.T                       # fold the leading dims: one GEMM
         if b is not None: y = y + b
         return y.reshape(*x.shape[:-1], W.shape[0])
     def backward(self, g):
         x, W = self.inputs[:2]
-        g2 = g.reshape(-1, g.shape[-1])               # (M, out): leading dims folded
+        g2 = _fold_lead(g)                            # (M, out): leading dims folded
         gx = (g2 @ W).reshape(x.shape) if x.requires_grad else None               # X̄ = Ȳ W
-        gW = g2.T @ x.reshape(-1, x.shape[-1]) if W.requires_grad else None        # W̄ = Ȳᵀ X
+        gW = g2.T @ _fold_lead(x) if W.requires_grad else None                    # W̄ = Ȳᵀ X
         if len(self.inputs) == 2: return gx, gW
         return gx, gW, (g2.sum(0) if self.inputs[2].requires_grad else None)       # b̄ = Σ Ȳ
 
