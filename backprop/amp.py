@@ -103,9 +103,9 @@ def update(self:GradScaler, new_scale=None): # set this scale instead of adaptin
     else:
         found = [st['found_inf'] for st in self._per_optimizer_states.values() if st['found_inf'] is not None]
         if not found: raise AssertionError("No inf checks were recorded prior to update.")
-        if any(found): self._scale, self._growth_tracker = np.float32(self._scale * np.float32(self._backoff_factor)), 0
+        if any(found): self._scale, self._growth_tracker = np.float32(np.float64(self._scale) * self._backoff_factor), 0
         elif self._growth_tracker + 1 == self._growth_interval:
-            grown = np.float32(self._scale * np.float32(self._growth_factor))
+            grown = np.float32(np.float64(self._scale) * self._growth_factor)   # in float64, then rounded, as PyTorch
             if np.isfinite(grown): self._scale = grown             # never grow to inf
             self._growth_tracker = 0
         else: self._growth_tracker += 1
@@ -174,5 +174,11 @@ class MixedPrecision(Callback):
     def after_step(self):
         self.skipped.append(bool(self.scaler._per_optimizer_states[id(self.opt)]['found_inf']))
         self.scaler.update(); self.scales.append(self.scaler.get_scale())
+    def state_dict(self)->dict:
+        "The scaler's state dict (saved in `Learner` checkpoints)."
+        return self.scaler.state_dict()
+    def load_state_dict(self, state_dict:dict): # from `state_dict()`
+        "Restore the scaler's state (when a `Learner` resumes a checkpoint)."
+        self.scaler.load_state_dict(state_dict)
 
 GradScalerCB = MixedPrecision
