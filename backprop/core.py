@@ -144,7 +144,7 @@ def is_anomaly_enabled()->bool:
 def _user_line()->str:
     "File, line and source of the innermost stack frame outside the backprop package: where the user made the op."
     import traceback, os
-    pkg = os.path.dirname(os.path.abspath(__file__))
+    pkg = os.path.dirname(os.path.abspath(globals().get('__file__', '?')))   # no __file__ when run in a notebook
     for fr in reversed(traceback.extract_stack()):
         if not os.path.abspath(fr.filename).startswith(pkg):
             return f"{fr.filename}:{fr.lineno}" + (f" `{fr.line.strip()}`" if fr.line else '')
