@@ -18,7 +18,8 @@ from .compat import (device, Generator, default_generator, manual_seed, seed, in
     set_rng_state, get_default_dtype, set_default_dtype, cuda, backends, accelerator, random, int8, int16, double, half, long, short,
     layout, strided, memory_format, contiguous_format, preserve_format, channels_last, tensor, as_tensor, zeros, ones, empty,
     full, zeros_like, ones_like, empty_like, full_like, arange, linspace, eye, randn, rand, randint, randperm, randn_like,
-    rand_like, randint_like, normal, bernoulli, multinomial, inference_mode, Size)
+    rand_like, randint_like, normal, bernoulli, multinomial, inference_mode, Size, finfo, iinfo, is_floating_point, is_complex,
+    get_default_device, set_default_device)
 from .core import float32 as float, int32 as int, bool_ as bool   # PyTorch's dtype names (numpy's dtypes)
 from .ops import (exp, log, sqrt, abs, tanh, sigmoid, relu, maximum, minimum, clamp, clip, where,
     mean, var, std, amax, amin, max, min, argmax, argmin, logsumexp, softmax, log_softmax,

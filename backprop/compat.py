@@ -6,11 +6,12 @@ Docs: https://backprop-dev.github.io/backprop/torch_compat.html.md"""
 
 # %% auto #0
 __all__ = ['int8', 'int16', 'double', 'half', 'long', 'short', 'cuda', 'accelerator', 'backends', 'strided', 'contiguous_format',
-           'preserve_format', 'channels_last', 'default_generator', 'random', 'get_default_dtype', 'set_default_dtype',
-           'device', 'layout', 'memory_format', 'zeros', 'ones', 'empty', 'full', 'zeros_like', 'ones_like',
-           'empty_like', 'full_like', 'arange', 'linspace', 'eye', 'tensor', 'as_tensor', 'Generator', 'manual_seed',
-           'seed', 'initial_seed', 'get_rng_state', 'set_rng_state', 'fork_rng', 'randn', 'rand', 'randint', 'randperm',
-           'randn_like', 'rand_like', 'randint_like', 'normal', 'bernoulli', 'multinomial', 'inference_mode', 'Size']
+           'preserve_format', 'channels_last', 'default_generator', 'random', 'finfo', 'iinfo', 'get_default_dtype',
+           'set_default_dtype', 'device', 'layout', 'memory_format', 'zeros', 'ones', 'empty', 'full', 'zeros_like',
+           'ones_like', 'empty_like', 'full_like', 'arange', 'linspace', 'eye', 'tensor', 'as_tensor', 'Generator',
+           'manual_seed', 'seed', 'initial_seed', 'get_rng_state', 'set_rng_state', 'fork_rng', 'randn', 'rand',
+           'randint', 'randperm', 'randn_like', 'rand_like', 'randint_like', 'normal', 'bernoulli', 'multinomial',
+           'inference_mode', 'Size', 'is_floating_point', 'is_complex', 'get_default_device', 'set_default_device']
 
 # %% ../nbs/17_torch_compat.ipynb #31a6bf61
 import builtins, contextlib, json, numbers, os, sys, types, warnings
@@ -571,3 +572,26 @@ class Size(tuple):
     def numel(self)->builtins.int:
         "The number of elements a tensor of this shape holds."
         return builtins.int(np.prod(self, dtype=np.int64))
+
+# %% ../nbs/17_torch_compat.ipynb #53096385
+finfo, iinfo = np.finfo, np.iinfo       # `bp.finfo(bp.float32).eps`, `.max`, `.tiny`: numpy's, with the same fields
+
+def is_floating_point(input:Tensor)->builtins.bool:
+    "Is `input`'s dtype a floating point one? As `torch.is_floating_point`."
+    return input.array.dtype.kind == 'f'
+def is_complex(input:Tensor)->builtins.bool:
+    "Always False: backprop has no complex tensors."
+    return False
+def get_default_device()->device:
+    "The device new tensors go to: always the CPU."
+    return _CPU
+def set_default_device(device): # must name the CPU
+    "Accepts only the CPU (or None), the one device backprop has, as `torch.set_default_device` on a CPU-only build."
+    _check_device(device, 'set_default_device')
+
+Tensor.is_floating_point = is_floating_point
+Tensor.is_complex = is_complex
+Tensor.ndimension = lambda self: self.array.ndim
+Tensor.stride = lambda self, dim=None: (tuple(s // self.array.itemsize for s in self.array.strides) if dim is None
+                                        else self.array.strides[dim] // self.array.itemsize)
+Tensor.data_ptr = lambda self: self.array.ctypes.data

@@ -54,6 +54,9 @@ PLAIN = [  # expressions whose Python results must be equal
     "T.zeros(2, 3).shape == T.Size([2, 3])", "T.zeros(2).to('cpu') is not None", "T.Generator().get_state().dtype == T.uint8",
     "T.float is T.float32", "T.double is T.float64", "T.long is T.int64", "T.half is T.float16", "T.int is T.int32",
     "T.short is T.int16", "T.zeros(1, dtype=T.bool).dtype == T.bool",
+    "float(T.finfo(T.float32).eps)", "float(T.finfo(T.float64).max)", "float(T.finfo(T.float16).tiny)", "int(T.iinfo(T.int32).min)",
+    "T.is_floating_point(T.zeros(2))", "T.arange(2).is_floating_point()", "T.zeros(2).is_complex()", "T.zeros(3, 4).stride()",
+    "T.zeros(3, 4).T.stride()", "T.zeros(3, 4).stride(0)", "T.zeros(3, 4).ndimension()", "str(T.get_default_device())",
 ]
 RAISES = [  # expressions that must raise the same exception type
     "T.zeros(2, device='cuda')", "T.ones(2, device='cuda:0')", "T.tensor([1.], device='cuda')", "T.arange(3, device='cuda')",
