@@ -220,9 +220,11 @@ def _unpack_jvp(n, xs, dx, y):           # one output of a several-output Functi
 jvp_rules[_ag._Unpack] = _unpack_jvp
 
 def _rule_for(node):
-    "The node's JVP rule: from the table, a custom Function's own `jvp`, or else the transposed VJP."
+    "The node's JVP rule: from the table, the op's own `jvp` method, a custom Function's `jvp`, or else the transposed VJP."
     rule = jvp_rules.get(type(node))
     if rule is not None: return rule
+    own = getattr(type(node), 'jvp', None)              # an op may carry its rule: `def jvp(self, xs, dx, y)`
+    if own is not None: return lambda n, xs, dx, y: own(n, xs, dx, y)
     fn = getattr(type(node), '_fn', None)
     return _custom_jvp if fn is not None and fn.jvp is not _ag.Function.jvp else _transposed_vjp
 

@@ -60,7 +60,7 @@ def test_every_op_is_covered():
     ops = op_classes()
     assert len(ops) > 40
     assert [c.__name__ for c in ops if c not in seen] == [], "ops with no program here: add one to `programs`"
-    assert [c.__name__ for c in ops if c not in jvp_rules] == [], "ops without a JVP rule: add one in nbs/05_func.ipynb"
+    assert [c.__name__ for c in ops if c not in jvp_rules and not hasattr(c, 'jvp')] == [], "ops without a JVP rule: add one in nbs/05_func.ipynb"
 
 def test_a_wrong_rule_is_caught():
     Tanh, saved = bp.ops.Tanh, jvp_rules[bp.ops.Tanh]
