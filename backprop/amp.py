@@ -124,17 +124,29 @@ def is_enabled(self:GradScaler)->bool:
     return self._enabled
 
 @patch
-def get_growth_factor(self:GradScaler)->float: return self._growth_factor
+def get_growth_factor(self:GradScaler)->float:
+    "The factor the scale grows by."
+    return self._growth_factor
 @patch
-def set_growth_factor(self:GradScaler, new_factor:float): self._growth_factor = new_factor
+def set_growth_factor(self:GradScaler, new_factor:float): # the new growth factor
+    "Set the factor the scale grows by."
+    self._growth_factor = new_factor
 @patch
-def get_backoff_factor(self:GradScaler)->float: return self._backoff_factor
+def get_backoff_factor(self:GradScaler)->float:
+    "The factor the scale shrinks by after an overflow."
+    return self._backoff_factor
 @patch
-def set_backoff_factor(self:GradScaler, new_factor:float): self._backoff_factor = new_factor
+def set_backoff_factor(self:GradScaler, new_factor:float): # the new backoff factor
+    "Set the factor the scale shrinks by after an overflow."
+    self._backoff_factor = new_factor
 @patch
-def get_growth_interval(self:GradScaler)->int: return self._growth_interval
+def get_growth_interval(self:GradScaler)->int:
+    "The number of clean steps before the scale grows."
+    return self._growth_interval
 @patch
-def set_growth_interval(self:GradScaler, new_interval:int): self._growth_interval = new_interval
+def set_growth_interval(self:GradScaler, new_interval:int): # the new interval
+    "Set the number of clean steps before the scale grows."
+    self._growth_interval = new_interval
 
 @patch
 def state_dict(self:GradScaler)->dict:

@@ -580,7 +580,9 @@ class ReduceLROnPlateau(LRScheduler):
         return a > best * (th + 1) if rel else a > best + th
 
     @property
-    def in_cooldown(self)->bool: return self.cooldown_counter > 0
+    def in_cooldown(self)->bool:
+        "Whether a reduction happened less than `cooldown` epochs ago."
+        return self.cooldown_counter > 0
 
     def step(self, metrics, # the monitored value of this epoch (a number or a one-element Tensor)
              epoch=None): # deprecated
