@@ -120,3 +120,37 @@ def test_unflatten_matches_torch(lead, a, b, tail, neg, seed):
     assert repr(ours) == repr(theirs)
     (y1, y2), (g1, g2) = both(ours, theirs, x, g)
     np.testing.assert_array_equal(y1, y2); np.testing.assert_array_equal(g1, g2)
+
+
+@settings(max_examples=30, deadline=None)
+@given(a=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), drop=st.integers(0, 3), dim=st.integers(-3, 2),
+       p=st.sampled_from([1., 2., 3.]), zero=st.booleans(), seed=st.integers(0, 99))
+def test_normalize_and_cosine_similarity_match_torch(a, drop, dim, p, zero, seed):
+    rng = np.random.default_rng(seed)
+    b = tuple(1 if i < drop else s for i, s in enumerate(a))                   # x2 broadcasts against x1
+    if not -len(a) <= dim < len(a): dim = dim % len(a)
+    x, y = rng.standard_normal(a), rng.standard_normal(b)
+    if zero: x[..., 0] = 0
+    (y1, y2), (g1, g2) = both(lambda t: F.normalize(t, p, dim), lambda t: TF.normalize(t, p, dim), x, rng.standard_normal(a))
+    np.testing.assert_allclose(y1, y2, **TOL[np.float64]); np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-9)
+    xb, yb = tensor(x, requires_grad=True), tensor(y, requires_grad=True)
+    xt, yt = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+    ob, ot = F.cosine_similarity(xb, yb, dim), TF.cosine_similarity(xt, yt, dim)
+    np.testing.assert_allclose(ob.array, ot.detach().numpy(), **TOL[np.float64])
+    ob.sum().backward(); ot.sum().backward()
+    np.testing.assert_allclose(xb.grad.array, xt.grad.numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(yb.grad.array, yt.grad.numpy(), rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(0, 4), max_size=3).map(tuple), extra=st.integers(0, 2), seed=st.integers(0, 99))
+def test_one_hot_matches_torch(shape, extra, seed):
+    idx = np.random.default_rng(seed).integers(0, 5, shape)
+    if idx.size: np.testing.assert_array_equal(F.one_hot(tensor(idx)).array, TF.one_hot(torch.tensor(idx)).numpy())
+    C = (int(idx.max()) + 1 if idx.size else 1) + extra
+    out = F.one_hot(tensor(idx), C)
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out.array, TF.one_hot(torch.tensor(idx), C).numpy())
+    for bad in ([-1], [5]):
+        with pytest.raises(RuntimeError): F.one_hot(tensor(bad), 5)
+        with pytest.raises(RuntimeError): TF.one_hot(torch.tensor(bad), 5)

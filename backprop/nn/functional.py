@@ -10,7 +10,7 @@ __all__ = []
 # %% ../../nbs/18_functional.ipynb #68954c13
 from ..ops import relu, tanh, sigmoid, softmax, log_softmax
 from .layers import linear, leaky_relu, erf, gelu, silu, elu, softplus, hardtanh, relu6, \
-    logsigmoid, dropout, dropout2d, embedding
+    logsigmoid, dropout, dropout2d, embedding, one_hot, normalize, cosine_similarity
 from .conv import conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, conv1d, max_pool1d, \
     adaptive_max_pool2d, unfold, fold, pad, interpolate, conv_transpose2d
 from .norm import batch_norm, layer_norm, group_norm

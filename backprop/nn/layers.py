@@ -10,13 +10,13 @@ __all__ = ['LinearFunction', 'linear', 'Linear', 'Flatten', 'Unflatten', 'ReLU',
            'SoftplusFunction', 'softplus', 'HardtanhFunction', 'hardtanh', 'relu6', 'LogSigmoidFunction', 'logsigmoid',
            'SiLU', 'ELU', 'Softplus', 'Hardtanh', 'ReLU6', 'LogSigmoid', 'Tanh', 'Sigmoid', 'Softmax', 'LogSoftmax',
            'dropout', 'Dropout', 'dropout2d', 'Dropout2d', 'EmbeddingFunction', 'EmbeddingBackward', 'embedding',
-           'Embedding']
+           'Embedding', 'one_hot', 'normalize', 'cosine_similarity']
 
 # %% ../../nbs/08_layers.ipynb #d34fda41
 import math, warnings
 import numpy as np
 from ..core import Tensor, Function, ShapeError, _wrap, empty, as_tensor, default_generator
-from ..ops import relu, tanh, sigmoid, softmax, log_softmax, flatten
+from ..ops import relu, tanh, sigmoid, softmax, log_softmax, flatten, vector_norm, where
 from .module import Module, Parameter, _check_device
 from . import init
 
@@ -551,3 +551,42 @@ class Embedding(Module):
         "An `Embedding` holding `embeddings`, as `torch.nn.Embedding.from_pretrained`."
         if embeddings.ndim != 2: raise ShapeError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {tuple(embeddings.shape)}")
         return cls(*embeddings.shape, padding_idx=padding_idx, _weight=embeddings, _freeze=freeze)
+
+# %% ../../nbs/08_layers.ipynb #816bac05
+def one_hot(tensor:Tensor, # integer class indices, any shape
+            num_classes:int=-1, # C; -1 means max(tensor) + 1
+           )->Tensor: # int64, shape `tensor.shape + (C,)`
+    "Class indices to one-hot rows, as `torch.nn.functional.one_hot` (not differentiable: the input is integers)."
+    idx = tensor.array if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if idx.dtype.kind not in 'iu': raise RuntimeError(f"one_hot is only applicable to index tensor, got dtype {idx.dtype}")
+    if idx.size and idx.min() < 0: raise RuntimeError("one_hot: Class values must be non-negative.")
+    C = (int(idx.max()) + 1 if idx.size else 0) if num_classes == -1 else int(num_classes)
+    if num_classes == -1 and not idx.size: raise RuntimeError("one_hot: Can not infer total number of classes from empty tensor.")
+    if idx.size and idx.max() >= C: raise RuntimeError(f"one_hot: Class values must be smaller than num_classes ({C}).")
+    return _wrap((idx[..., None] == np.arange(C)).astype(np.int64))
+
+def normalize(input:Tensor, # any floating shape
+              p:float=2.0, # the norm's exponent
+              dim:int=1, # the dim whose vectors are scaled to unit norm
+              eps:float=1e-12, # the norm is clamped below at eps (no division by 0)
+             )->Tensor:
+    "$x / \\max(\\|x\\|_p, \\varepsilon)$ along `dim`, as `torch.nn.functional.normalize`."
+    _float_input('normalize', input)
+    if p in (1, 2, np.inf): n = vector_norm(input, p, dim, keepdim=True)
+    else:                                              # (Σ|x|^p)^(1/p) with a zero, not nan, gradient at x = 0
+        s = (input.abs() ** p).sum(dim, keepdim=True)
+        pos = s.array > 0
+        n = where(pos, where(pos, s, 1.) ** (1 / p), 0.)
+    return input / n.clamp(min=eps)
+
+def cosine_similarity(x1:Tensor, # (*, D, *): broadcast against x2
+                      x2:Tensor, # (*, D, *)
+                      dim:int=1, # the dim D of the vectors compared
+                      eps:float=1e-8, # each norm is clamped below at eps
+                     )->Tensor: # the broadcast shape without `dim`
+    "$\\langle x_1, x_2\\rangle / (\\max(\\|x_1\\|, \\varepsilon)\\max(\\|x_2\\|, \\varepsilon))$ along `dim`, as `torch.nn.functional.cosine_similarity`."
+    _float_input('cosine_similarity', x1); _float_input('cosine_similarity', x2)
+    try: shape = np.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError: raise ShapeError(f"cosine_similarity: shapes {x1.shape} and {x2.shape} do not broadcast") from None
+    x1, x2 = x1.expand(shape), x2.expand(shape)
+    return (normalize(x1, 2, dim, eps) * normalize(x2, 2, dim, eps)).sum(dim)
