@@ -346,3 +346,33 @@ def test_scheduler_errors_like_torch():
     ta, ba = sched_opts('Adagrad')
     for L, o in ((TL, ta), (BL, ba)):
         with pytest.raises(ValueError, match='optimizer must support momentum'): L.CyclicLR(o, 0.1, 1.)
+
+
+# ------------------------------------------------------------------ in-place updates bump the version counter (issue: GAN / multi-loss pattern)
+
+ALL_OPTS = ['SGD', 'Adam', 'AdamW', 'RMSprop', 'Adagrad'] + list(CONFIGS)
+
+
+@pytest.mark.parametrize('name', ALL_OPTS)
+def test_step_between_forward_and_backward_raises_like_torch(name):
+    "optimizer.step() between a forward and its backward modifies a saved input: both libraries refuse the backward."
+    for lib in ('torch', 'bp'):
+        T, O = (torch, torch.optim) if lib == 'torch' else (__import__('backprop'), optim)
+        w = T.tensor(np.ones(3), requires_grad=True); x = T.tensor(np.full(3, 2.), requires_grad=True)
+        y = (w * x).sum()
+        o = getattr(O, name)([w], lr=0.1); w.grad = T.ones(3, dtype=w.dtype); o.step()
+        with pytest.raises(RuntimeError, match='modified by an inplace operation'): y.backward()
+
+
+def test_lbfgs_and_nn_utils_bump_versions():
+    import backprop as bp
+    from backprop.nn.utils import vector_to_parameters, clip_grad_norm_, clip_grad_value_
+    w = bp.tensor(np.ones(3), requires_grad=True)
+    o = optim.LBFGS([w], max_iter=2)
+    def closure():
+        o.zero_grad(); l = ((w - 3.) ** 2).sum(); l.backward(); return l
+    v = w._version; o.step(closure); assert w._version > v
+    v = w._version; vector_to_parameters(bp.tensor(np.zeros(3)), [w]); assert w._version > v and (w.array == 0).all()
+    w.grad = bp.tensor(np.full(3, 10.))
+    g = w.grad; v = g._version; clip_grad_norm_([w], 1.); assert g._version > v
+    v = g._version; clip_grad_value_([w], 0.1); assert g._version > v
