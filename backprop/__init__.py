@@ -30,6 +30,11 @@ from .ops import (exp, log, sqrt, abs, tanh, sigmoid, relu, maximum, minimum, cl
     scatter, scatter_add, nonzero, sort, argsort, topk, mm, bmm, dot, outer, einsum,
     isclose, allclose, equal, is_tensor, numel, from_numpy, remainder, logical_and, logical_or, logical_xor, logical_not,
     bitwise_and, bitwise_or, bitwise_xor, bitwise_not)
+from .ops import (tan, asin, acos, atan, atan2, arcsin, arccos, arctan, arctan2, sinh, cosh, reciprocal,
+    isnan, isinf, isfinite, nan_to_num, clamp_min, clamp_max, lerp, logaddexp, addmm, addcmul, addcdiv, diagonal, trace,
+    movedim, moveaxis, swapaxes, swapdims, repeat_interleave, tile, masked_select, count_nonzero, argwhere, diff,
+    broadcast_to, clone, detach, unique, meshgrid)
+from .nn.layers import cosine_similarity
 from types import SimpleNamespace
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .serialization import save, load

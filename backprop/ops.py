@@ -6,7 +6,8 @@ Docs: https://backprop-dev.github.io/backprop/ops.html.md"""
 
 # %% auto #0
 __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'logical_xor', 'logical_not', 'bitwise_not',
-           'bitwise_and', 'bitwise_or', 'bitwise_xor', 'all', 'any', 'ValuesIndices', 'Exp', 'exp', 'Log', 'log',
+           'bitwise_and', 'bitwise_or', 'bitwise_xor', 'all', 'any', 'ValuesIndices', 'arcsin', 'arccos', 'arctan',
+           'arctan2', 'isnan', 'isinf', 'isfinite', 'moveaxis', 'swapaxes', 'swapdims', 'Exp', 'exp', 'Log', 'log',
            'Sqrt', 'sqrt', 'Abs', 'abs', 'Tanh', 'Sigmoid', 'tanh', 'sigmoid', 'Relu', 'relu', 'Maximum', 'Minimum',
            'maximum', 'minimum', 'Clamp', 'clamp', 'clip', 'Where', 'where', 'Sin', 'Cos', 'sin', 'cos', 'Log1p',
            'Expm1', 'LogBase', 'log1p', 'expm1', 'log2', 'log10', 'erf_np', 'Erf', 'erf', 'Rsqrt', 'rsqrt', 'square',
@@ -18,7 +19,10 @@ __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'log
            'Gather', 'ScatterAdd', 'gather', 'index_select', 'masked_fill', 'Scatter', 'scatter', 'scatter_add',
            'nonzero', 'tril', 'triu', 'diag', 'max', 'min', 'sort', 'argsort', 'topk', 'Cat', 'cat', 'stack', 'MatMul',
            'matmul', 'mm', 'bmm', 'dot', 'outer', 'Einsum', 'einsum', 'isclose', 'allclose', 'equal', 'is_tensor',
-           'numel', 'from_numpy']
+           'numel', 'from_numpy', 'Tan', 'Asin', 'Acos', 'Atan', 'Atan2', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh',
+           'atan2', 'reciprocal', 'nan_to_num', 'clamp_min', 'clamp_max', 'lerp', 'logaddexp', 'addmm', 'addcmul',
+           'addcdiv', 'diagonal', 'trace', 'movedim', 'repeat_interleave', 'tile', 'masked_select', 'count_nonzero',
+           'argwhere', 'diff', 'broadcast_to', 'clone', 'detach', 'unique', 'meshgrid']
 
 # %% ../nbs/03_ops.ipynb #f68ba982
 import numpy as np, builtins, math, string, inspect, functools, warnings
@@ -1600,3 +1604,226 @@ def _inplace_of(method:str): # an out-of-place Tensor method, e.g. 'relu'
 for _m in '''abs neg exp log log2 log10 sqrt rsqrt sin cos tanh sigmoid relu floor ceil round trunc sign square log1p expm1 erf
              clamp clip pow remainder masked_fill scatter scatter_add'''.split():
     setattr(Tensor, _m + '_', _inplace_of(_m))
+
+# %% ../nbs/03_ops.ipynb #3ed171c3
+class Tan(Function):
+    "$y = \\tan x$; VJP $\\bar x = \\bar y\\,(1 + y^2)$."
+    saves = ()
+    def forward(self, x): return np.tan(x)
+    def backward(self, g):
+        y = self.out()
+        return g * (1 + y * y),
+
+class Asin(Function):
+    "$y = \\arcsin x$; VJP $\\bar x = \\bar y / \\sqrt{1 - x^2}$."
+    def forward(self, x): return np.arcsin(x)
+    def backward(self, g): return g * (1 - self.inputs[0].square()).rsqrt(),
+
+class Acos(Function):
+    "$y = \\arccos x$; VJP $\\bar x = -\\bar y / \\sqrt{1 - x^2}$."
+    def forward(self, x): return np.arccos(x)
+    def backward(self, g): return -g * (1 - self.inputs[0].square()).rsqrt(),
+
+class Atan(Function):
+    "$y = \\arctan x$; VJP $\\bar x = \\bar y / (1 + x^2)$."
+    def forward(self, x): return np.arctan(x)
+    def backward(self, g): return g / (1 + self.inputs[0].square()),
+
+class Atan2(Function):
+    "$\\theta = \\mathrm{atan2}(y, x)$; VJP $\\bar y = \\bar\\theta\\,x/r^2$, $\\bar x = -\\bar\\theta\\,y/r^2$, $r^2 = x^2 + y^2$."
+    def forward(self, y, x): return np.arctan2(y, x)
+    def backward(self, g):
+        y, x = self.inputs
+        g = g / (x.square() + y.square())
+        return (g * x if self.needs(0) else None), (-g * y if self.needs(1) else None)
+
+def tan(input:Tensor)->Tensor: "The tangent, elementwise."; return Tan.apply(_float(input))
+def asin(input:Tensor)->Tensor: "The inverse sine, elementwise, on [-1, 1]."; return Asin.apply(_float(input))
+def acos(input:Tensor)->Tensor: "The inverse cosine, elementwise, on [-1, 1]."; return Acos.apply(_float(input))
+def atan(input:Tensor)->Tensor: "The inverse tangent, elementwise."; return Atan.apply(_float(input))
+def sinh(input:Tensor)->Tensor: "$(e^x - e^{-x})/2$, elementwise (its gradient is cosh, through exp)."; x = _float(input); return (x.exp() - (-x).exp()) / 2
+def cosh(input:Tensor)->Tensor: "$(e^x + e^{-x})/2$, elementwise."; x = _float(input); return (x.exp() + (-x).exp()) / 2
+def atan2(input:Tensor, # y, the sine side
+          other:Tensor, # x, the cosine side; broadcast
+         )->Tensor: # the angle of the point (x, y), in (-π, π]
+    "The angle of $(x, y)$ = (`other`, `input`), elementwise, as `torch.atan2`."
+    y, x = _operands(_float(input), other, 'atan2')
+    return Atan2.apply(y, _float(x))
+def reciprocal(input:Tensor)->Tensor: "$1/x$, elementwise (integers become float32)."; return 1 / _float(input)
+arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
+Tensor.tan, Tensor.asin, Tensor.acos, Tensor.atan, Tensor.sinh, Tensor.cosh, Tensor.atan2, Tensor.reciprocal = \
+    tan, asin, acos, atan, sinh, cosh, atan2, reciprocal
+Tensor.arcsin, Tensor.arccos, Tensor.arctan, Tensor.arctan2 = asin, acos, atan, atan2
+
+# %% ../nbs/03_ops.ipynb #09e284ec
+def _test(np_f, name):
+    def f(input:Tensor)->Tensor: return _wrap(np_f(_tensor(input).array))
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"Elementwise `{np_f.__name__}` as a bool tensor, as `torch.{name}` (not differentiable)."
+    return f
+isnan, isinf, isfinite = _test(np.isnan, 'isnan'), _test(np.isinf, 'isinf'), _test(np.isfinite, 'isfinite')
+
+def nan_to_num(input:Tensor, # a floating tensor
+               nan:float=0.0, # what nan becomes
+               posinf:float=None, # what +inf becomes; None: the dtype's largest finite value
+               neginf:float=None, # what -inf becomes; None: the dtype's most negative finite value
+              )->Tensor: # `input` with only finite values; the gradient passes where it was finite
+    "Replace nan and ±inf by finite numbers, as `torch.nan_to_num`."
+    x = _tensor(input)
+    if x.dtype.kind != 'f': return x.clone()
+    fi = np.finfo(x.dtype)
+    fill = np.nan_to_num(x.array, nan=nan, posinf=fi.max if posinf is None else posinf, neginf=fi.min if neginf is None else neginf)
+    return where(_wrap(np.isfinite(x.array)), x, _wrap(fill))
+
+def clamp_min(input:Tensor, min)->Tensor: "`clamp(input, min=min)`."; return clamp(input, min=min)
+def clamp_max(input:Tensor, max)->Tensor: "`clamp(input, max=max)`."; return clamp(input, max=max)
+
+def lerp(input:Tensor, # the start
+         end:Tensor, # the end, broadcast
+         weight, # a number or a tensor, broadcast: 0 gives `input`, 1 gives `end`
+        )->Tensor: # input + weight·(end − input)
+    "Linear interpolation $a + w(b - a)$, as `torch.lerp` (differentiable in all three)."
+    return input + weight * (end - input)
+
+def logaddexp(input:Tensor, other:Tensor)->Tensor:
+    "$\\log(e^a + e^b) = \\max(a, b) + \\log(1 + e^{-|a - b|})$, without overflow, as `torch.logaddexp`."
+    a, b = _operands(_float(input), other, 'logaddexp')
+    return maximum(a, b) + (-(a - b).abs()).exp().log1p()
+
+def addmm(input:Tensor, # (n, m), or broadcast to it
+          mat1:Tensor, # (n, k)
+          mat2:Tensor, # (k, m)
+          *, beta=1, # the factor on `input`
+             alpha=1, # the factor on the product
+         )->Tensor: # beta·input + alpha·(mat1 @ mat2)
+    "$\\beta\\,\\text{input} + \\alpha\\,\\text{mat1}\\,\\text{mat2}$, as `torch.addmm` (the op behind nn.Linear there)."
+    p = mm(mat1, mat2)
+    return (input if beta == 1 else beta * input) + (p if alpha == 1 else alpha * p)
+def addcmul(input:Tensor, tensor1:Tensor, tensor2:Tensor, *, value=1)->Tensor:
+    "input + value·tensor1·tensor2, as `torch.addcmul`."; return input + value * tensor1 * tensor2
+def addcdiv(input:Tensor, tensor1:Tensor, tensor2:Tensor, *, value=1)->Tensor:
+    "input + value·tensor1/tensor2, as `torch.addcdiv`."; return input + value * tensor1 / tensor2
+Tensor.isnan, Tensor.isinf, Tensor.isfinite, Tensor.nan_to_num = isnan, isinf, isfinite, nan_to_num
+Tensor.clamp_min, Tensor.clamp_max, Tensor.lerp, Tensor.logaddexp = clamp_min, clamp_max, lerp, logaddexp
+Tensor.addmm, Tensor.addcmul, Tensor.addcdiv = addmm, addcmul, addcdiv
+
+# %% ../nbs/03_ops.ipynb #9e622671
+def diagonal(input:Tensor, # at least 2 dims
+             offset:int=0, # 0: the main diagonal; >0 above it, <0 below
+             dim1:int=0, dim2:int=1, # the two dims the diagonal runs across
+            )->Tensor: # the other dims, then the diagonal as the last dim
+    "The `offset`-th diagonal across `dim1` and `dim2`, as `torch.diagonal` (differentiable, a copy here)."
+    x = _tensor(input)
+    d1, d2 = _dim(dim1, x.ndim, 'diagonal'), _dim(dim2, x.ndim, 'diagonal')
+    if d1 == d2: raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    x = x.permute([d for d in range(x.ndim) if d not in (d1, d2)] + [d1, d2])
+    n, m, k = *x.shape[-2:], int(offset)
+    i = np.arange(builtins.max(builtins.min(n + builtins.min(k, 0), m - builtins.max(k, 0)), 0))
+    return GetItem.apply(x, idx=(Ellipsis, i + builtins.max(-k, 0), i + builtins.max(k, 0)), adv=True)
+
+def trace(input:Tensor)->Tensor:
+    "The sum of the main diagonal of a matrix, as `torch.trace`."
+    x = _tensor(input)
+    if x.ndim != 2: raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
+    return diagonal(x).sum()
+
+def movedim(input:Tensor, # any tensor
+            source, # int or tuple of ints: the dims to move
+            destination, # int or tuple: where they go
+           )->Tensor: # a permutation of `input`
+    "Move dims `source` to positions `destination`, keeping the others' order, as `torch.movedim`."
+    x = _tensor(input)
+    src, dst = ((s,) if isinstance(s, int) else tuple(s) for s in (source, destination))
+    if len(src) != len(dst): raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} dims) should contain the same number of dims as destination ({list(dst)} dims)")
+    src, dst = [_dim(s, x.ndim, 'movedim') for s in src], [_dim(d, x.ndim, 'movedim') for d in dst]
+    rest = iter(d for d in range(x.ndim) if d not in src)
+    to = dict(zip(dst, src))
+    return x.permute([to[i] if i in to else next(rest) for i in range(x.ndim)])
+moveaxis, swapaxes, swapdims = movedim, transpose, transpose
+
+def repeat_interleave(input:Tensor, # the tensor whose elements are repeated
+                      repeats, # an int, or a 1-D integer tensor with one count per element along `dim`
+                      dim:int=None, # None: flatten first
+                     )->Tensor: # each element repeated `repeats` times, in place along `dim`
+    "Repeat each element (along `dim`) `repeats` times, as `torch.repeat_interleave`."
+    x = _tensor(input)
+    if dim is None: x, dim = x.reshape(-1), 0
+    d = _dim(dim, x.ndim, 'repeat_interleave')
+    r = repeats.array if isinstance(repeats, Tensor) else repeats
+    return index_select(x, d, np.repeat(np.arange(x.shape[d]), r))
+
+def tile(input:Tensor, dims)->Tensor:
+    "`input` repeated `dims[i]` times along each dim; fewer dims than `input` are padded with 1s in front, as `torch.tile`."
+    x, dims = _tensor(input), tuple(dims)
+    return x.repeat(*((1,) * (x.ndim - len(dims)) + dims))
+
+def masked_select(input:Tensor, # any tensor
+                  mask:Tensor, # bool, broadcast against `input`
+                 )->Tensor: # 1-D: the selected elements in row-major order
+    "The elements where `mask` is True, as a 1-D tensor, as `torch.masked_select`."
+    x, m = _tensor(input), _tensor(mask)
+    if m.dtype != np.bool_: raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {m.dtype}")
+    shape = np.broadcast_shapes(x.shape, m.shape)
+    return x.expand(*shape)[_wrap(np.broadcast_to(m.array, shape))]
+
+def count_nonzero(input:Tensor, dim=None)->Tensor:
+    "The number of nonzero elements (over `dim`, an int or tuple; None for all) as int64, as `torch.count_nonzero`."
+    return _wrap(np.asarray(np.count_nonzero(_tensor(input).array, axis=dim), dtype=np.int64))
+
+def argwhere(input:Tensor)->Tensor: "Same as `nonzero(input)`: an (n, ndim) int64 tensor."; return nonzero(input)
+
+def diff(input:Tensor, # at least 1 dim
+         n:int=1, # how many times to difference
+         dim:int=-1, # along which dim
+        )->Tensor: # one element shorter along `dim` per difference
+    "Forward differences $x_{i+1} - x_i$ along `dim`, `n` times, as `torch.diff`."
+    x = _tensor(input)
+    d = _dim(dim, x.ndim, 'diff')
+    for _ in range(n):
+        L = x.shape[d]
+        x = x.narrow(d, builtins.min(L, 1), builtins.max(L - 1, 0)) - x.narrow(d, 0, builtins.max(L - 1, 0))
+    return x
+
+def broadcast_to(input:Tensor, size)->Tensor: "`input.expand(size)`, as `torch.broadcast_to`."; return _tensor(input).expand(*size)
+
+def clone(input:Tensor)->Tensor: "A copy that stays in the graph, as `torch.clone`."; return _tensor(input).clone()
+def detach(input:Tensor)->Tensor: "`input.detach()`, as `torch.detach`."; return _tensor(input).detach()
+
+Tensor.diagonal, Tensor.trace, Tensor.movedim, Tensor.moveaxis, Tensor.swapaxes, Tensor.swapdims = \
+    diagonal, trace, movedim, movedim, transpose, transpose
+Tensor.repeat_interleave, Tensor.tile, Tensor.masked_select, Tensor.count_nonzero = repeat_interleave, tile, masked_select, count_nonzero
+Tensor.argwhere, Tensor.diff, Tensor.broadcast_to = argwhere, diff, broadcast_to
+
+# %% ../nbs/03_ops.ipynb #200253b7
+def unique(input:Tensor, # any tensor
+           sorted:bool=True, # always sorted here (PyTorch's CPU result is sorted either way)
+           return_inverse:bool=False, # also return where each element of `input` went
+           return_counts:bool=False, # also return how often each unique value occurs
+           dim:int=None, # None: unique elements of the flattened tensor; an int: unique slices along it
+          ): # the unique values, and optionally the inverse indices and the counts (int64)
+    "The distinct values (or slices along `dim`) in ascending order, as `torch.unique` (not differentiable)."
+    a = _tensor(input).array
+    d = None if dim is None else _dim(dim, a.ndim, 'unique')
+    u, inv, cnt = np.unique(a, return_inverse=True, return_counts=True, axis=d)
+    inv = inv.reshape(a.shape if d is None else a.shape[d])
+    out = (_wrap(u),) + ((_wrap(inv.astype(np.int64)),) if return_inverse else ()) + ((_wrap(cnt.astype(np.int64)),) if return_counts else ())
+    return out if len(out) > 1 else out[0]
+
+def meshgrid(*tensors, # 1-D tensors (or one list of them)
+             indexing:str=None, # 'ij' (matrix, PyTorch's default) or 'xy' (Cartesian)
+            )->tuple: # one tensor per input, each of the grid's shape
+    "Coordinate grids from 1-D tensors, as `torch.meshgrid` (differentiable: reshape + expand)."
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)): tensors = tuple(tensors[0])
+    if indexing is None:
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.", UserWarning)
+        indexing = 'ij'
+    if indexing not in ('ij', 'xy'): raise ValueError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {indexing}")
+    ts = [_tensor(t) for t in tensors]
+    swap = indexing == 'xy' and len(ts) >= 2
+    if swap: ts[0], ts[1] = ts[1], ts[0]
+    shape = [t.numel() for t in ts]
+    out = [t.reshape(*[-1 if j == i else 1 for j in range(len(ts))]).expand(*shape) for i, t in enumerate(ts)]
+    if swap: out[0], out[1] = out[1], out[0]
+    return tuple(out)
+
+Tensor.unique = unique

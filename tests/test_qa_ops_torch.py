@@ -1,0 +1,103 @@
+"""PyTorch oracle for the ops added to chapter 3 for PyTorch programs (inverse trig, atan2, nan_to_num, lerp,
+logaddexp, addmm, diagonal, trace, movedim, repeat_interleave, tile, masked_select, diff, unique, meshgrid)
+and for the vectorised erf: values and gradients over hypothesis-chosen shapes."""
+import math
+import numpy as np
+import pytest
+torch = pytest.importorskip('torch')
+from hypothesis import given, settings, strategies as st
+import backprop as bp
+from backprop.ops import erf_np
+
+shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
+S = settings(max_examples=25, deadline=None)
+
+def both(a, grad=True):
+    return bp.tensor(a, requires_grad=grad), torch.tensor(a, requires_grad=grad)
+
+def check(fb, ft, *arrays, atol=1e-10):
+    "Same value and same gradient (of a fixed random projection) on backprop and PyTorch, in float64."
+    xs = [both(a) for a in arrays]
+    yb, yt = fb(*[b for b, _ in xs]), ft(*[t for _, t in xs])
+    np.testing.assert_allclose(yb.array, yt.detach().numpy(), atol=atol, rtol=1e-9)
+    w = np.random.default_rng(0).normal(size=yt.shape)
+    (yb * bp.tensor(w)).sum().backward(); (yt * torch.tensor(w)).sum().backward()
+    for b, t in xs: np.testing.assert_allclose(b.grad.array, t.grad.numpy(), atol=atol, rtol=1e-8)
+
+@S
+@given(shapes, st.integers(0, 2**31))
+def test_elementwise(shape, seed):
+    rng = np.random.default_rng(seed)
+    x, u = rng.normal(size=shape), rng.uniform(-0.95, 0.95, shape)
+    for name in ['tan', 'atan', 'sinh', 'cosh', 'reciprocal', 'erf']: check(getattr(bp, name), getattr(torch, name), x)
+    for name in ['asin', 'acos', 'arcsin', 'arccos']: check(getattr(bp, name), getattr(torch, name), u)
+    check(bp.atan2, torch.atan2, x, rng.normal(size=shape[-1:]))
+    check(bp.logaddexp, torch.logaddexp, x * 30, rng.normal(size=shape) * 30)
+    check(lambda a, b, c: bp.lerp(a, b, c), lambda a, b, c: torch.lerp(a, b, c), x, rng.normal(size=shape), rng.uniform(size=shape))
+    check(lambda a: a.clamp_min(0.1), lambda a: a.clamp_min(0.1), x)
+    check(lambda a, b, c: bp.addcdiv(a, b, c, value=0.5), lambda a, b, c: torch.addcdiv(a, b, c, value=0.5), x, x + 1, x * x + 1)
+
+def test_atan2_quadrants_and_nan_to_num():
+    y, x = np.array([1., -1., 0., 0., -0., 2.]), np.array([0., 0., -1., 1., -1., -2.])
+    np.testing.assert_allclose(bp.atan2(bp.tensor(y), bp.tensor(x)).array, torch.atan2(torch.tensor(y), torch.tensor(x)).numpy())
+    a = np.array([1., np.nan, np.inf, -np.inf], np.float32)
+    for kw in [{}, dict(nan=2.0, posinf=5.0), dict(neginf=-1.0)]:
+        np.testing.assert_array_equal(bp.nan_to_num(bp.tensor(a), **kw).array, torch.nan_to_num(torch.tensor(a), **kw).numpy())
+    check(bp.nan_to_num, torch.nan_to_num, np.array([1., np.nan, np.inf, 3.]))
+    for f in ['isnan', 'isinf', 'isfinite']:
+        np.testing.assert_array_equal(getattr(bp, f)(bp.tensor(a)).array, getattr(torch, f)(torch.tensor(a)).numpy())
+
+@S
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(-3, 3), st.integers(0, 2**31))
+def test_shape_ops(n, m, b, k, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(b, n, m))
+    check(lambda t: bp.diagonal(t, k, 1, 2), lambda t: torch.diagonal(t, k, 1, 2), x)
+    check(lambda t: t.diagonal(k, -1, 0), lambda t: t.diagonal(k, -1, 0), x)
+    check(bp.trace, torch.trace, x[0])
+    check(lambda t: bp.movedim(t, (0, 2), (1, 0)), lambda t: torch.movedim(t, (0, 2), (1, 0)), x)
+    check(lambda t: t.swapaxes(0, 2), lambda t: t.swapaxes(0, 2), x)
+    reps = rng.integers(0, 3, size=n)
+    check(lambda t: bp.repeat_interleave(t, bp.tensor(reps), dim=1), lambda t: torch.repeat_interleave(t, torch.tensor(reps), dim=1), x)
+    check(lambda t: t.repeat_interleave(2), lambda t: t.repeat_interleave(2), x)
+    check(lambda t: bp.tile(t, (2, 1)), lambda t: torch.tile(t, (2, 1)), x)
+    mask = rng.uniform(size=(n, m)) > 0.5
+    check(lambda t: bp.masked_select(t, bp.tensor(mask)), lambda t: torch.masked_select(t, torch.tensor(mask)), x)
+    check(lambda t: bp.diff(t, dim=1), lambda t: torch.diff(t, dim=1), x)
+    check(lambda t: bp.diff(t, n=2), lambda t: torch.diff(t, n=2), x)
+    check(lambda a, c, d: bp.addmm(a, c, d, beta=0.5, alpha=2.), lambda a, c, d: torch.addmm(a, c, d, beta=0.5, alpha=2.),
+          rng.normal(size=m), rng.normal(size=(n, 3)), rng.normal(size=(3, m)))
+    i = rng.integers(-2, 3, size=(n, m))
+    np.testing.assert_array_equal(bp.count_nonzero(bp.tensor(i), dim=1).array, torch.count_nonzero(torch.tensor(i), dim=1).numpy())
+    np.testing.assert_array_equal(bp.argwhere(bp.tensor(i)).array, torch.argwhere(torch.tensor(i)).numpy())
+
+@S
+@given(shapes, st.integers(0, 2**31))
+def test_unique(shape, seed):
+    a = np.random.default_rng(seed).integers(0, 4, size=shape)
+    for kw in [{}, dict(return_inverse=True), dict(return_counts=True), dict(return_inverse=True, return_counts=True)]:
+        got, want = bp.unique(bp.tensor(a), **kw), torch.unique(torch.tensor(a), **kw)
+        got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
+        for g, w in zip(got, want):
+            assert g.dtype == np.int64 and g.shape == tuple(w.shape)
+            np.testing.assert_array_equal(g.array, w.numpy())
+    g, w = bp.unique(bp.tensor(a), dim=0, return_inverse=True), torch.unique(torch.tensor(a), dim=0, return_inverse=True)
+    for x, y in zip(g, w): np.testing.assert_array_equal(x.array, y.numpy())
+
+@pytest.mark.parametrize('indexing', ['ij', 'xy'])
+def test_meshgrid(indexing):
+    a, b, c = np.arange(3.), np.arange(2.) + 5, np.arange(4.) - 1
+    check(lambda x, y, z: sum(g * (i + 1) for i, g in enumerate(bp.meshgrid(x, y, z, indexing=indexing))),
+          lambda x, y, z: sum(g * (i + 1) for i, g in enumerate(torch.meshgrid(x, y, z, indexing=indexing))), a, b, c)
+    for g, w in zip(bp.meshgrid(bp.tensor(a), bp.tensor(b), indexing=indexing), torch.meshgrid(torch.tensor(a), torch.tensor(b), indexing=indexing)):
+        np.testing.assert_array_equal(g.array, w.numpy())
+    with pytest.warns(UserWarning, match='indexing'): bp.meshgrid(bp.tensor(a), bp.tensor(b))
+
+def test_erf_against_math_and_torch():
+    g = np.concatenate([np.linspace(-7, 7, 100_001), -np.geomspace(1e-200, 10, 3001), [np.inf, -np.inf, 0.0]])
+    want = np.array([math.erf(v) for v in g])
+    assert np.max(np.abs(erf_np(g) - want) / np.maximum(np.abs(want), 1e-300)) <= 1e-14
+    np.testing.assert_allclose(erf_np(g), torch.erf(torch.tensor(g)).numpy(), rtol=1e-15, atol=0)                  # within a few ulps
+    x32 = np.linspace(-4, 4, 1001, dtype=np.float32)
+    assert bp.erf(bp.tensor(x32)).dtype == np.float32
+    np.testing.assert_allclose(bp.erf(bp.tensor(x32)).array, torch.erf(torch.tensor(x32)).numpy(), rtol=2e-7, atol=1e-7)
