@@ -18,8 +18,8 @@ _new, _ref = object.__new__, weakref.ref
 
 # %% ../nbs/01_core.ipynb #da3924ef
 class _Mode(threading.local):
-    "This thread's autograd switches `m = (grad, anomaly, hook)`; class attributes are every new thread's defaults."
-    m, counted = (True, False, None), False
+    "This thread's autograd switches `m = (grad, anomaly, hook)`; every thread starts with the defaults."
+    def __init__(self): self.m, self.counted = (True, False, None), False
 
 _tls = _Mode()
 _fast, _nondefault, _mode_lock = True, 0, threading.Lock()   # _fast: every thread is in the default mode
@@ -82,19 +82,36 @@ def _op_error(op, arrays, e):
 class Function:
     "A differentiable op: `forward` computes on arrays, `backward` maps the output's gradient to the inputs' (a VJP)."
     saves = None      # inputs whose *values* backward reads: None = all, a tuple of indices, or a function of the node
-    _v = _ov = 0      # versions of the inputs (a tuple) and of the output when the node was recorded
-    _stale = _route = None
+    _v, _ov = None, 0  # versions of the inputs (a tuple) and of the output when the node was recorded
+    _stale = None
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
         cls.op = cls.__dict__.get('op', cls.__name__.lower())
 
     @classmethod
     def apply(cls, *args:'Tensor', **kwargs)->'Tensor':
-        "Run `forward` on the inputs' data; record the node when a graph is wanted."
-        if _fast: return _apply(cls, args, kwargs, True, False)
-        grad, anomaly, hook = _tls.m
-        if hook is not None: return hook(cls, args, kwargs)
-        return _apply(cls, args, kwargs, grad, anomaly)
+        "Run `forward` on the inputs' data; record the node (and its inputs' versions) when a graph is wanted."
+        if _fast: grad = True; anomaly = False          # every thread in the default mode: no thread-local lookup
+        else:
+            grad, anomaly, hook = _tls.m
+            if hook is not None: return hook(cls, args, kwargs)
+        ctx = _new(cls)
+        try:                                             # unrolled for the one- and two-input ops that dominate
+            if len(args) == 2: data = ctx.forward(args[0].array, args[1].array, **kwargs)
+            elif len(args) == 1: data = ctx.forward(args[0].array, **kwargs)
+            else: data = ctx.forward(*[a.array for a in args], **kwargs)
+        except (ValueError, IndexError, TypeError) as e: raise _op_error(cls.op, [a.array for a in args], e) from None
+        if anomaly: _anomaly_forward(ctx, data)
+        if grad:
+            for a in args:
+                if a.requires_grad:
+                    out = _new(Tensor)
+                    out.array, out.grad, out.requires_grad, out._ctx, out._hooks, out._retain, out._vc, out._base = data, None, True, ctx, None, False, _FRESH, None
+                    ctx.inputs, ctx._out = args, _ref(out)
+                    n = len(args)
+                    ctx._v = (args[0]._vc[0], args[1]._vc[0]) if n == 2 else (args[0]._vc[0],) if n == 1 else tuple([a._vc[0] for a in args])
+                    return out
+        return _wrap(data)
 
     def needs(self, i:int)->bool:
         "Does input `i` need a gradient?"
@@ -103,30 +120,18 @@ class Function:
     def out(self)->'Tensor':
         "The output, for a `backward` that reads it; refuses one modified in place since the node was recorded."
         o = self._out()
+        if o is None or (o._vc[0] == self._ov and self._stale is None): return o
         if self._stale is not None: raise _modified(self, *self._stale)
-        if o is not None and o._vc[0] != self._ov: raise _modified(self, 'output 0', o, o._vc[0], self._ov)
-        return o
+        raise _modified(self, 'output 0', o, o._vc[0], self._ov)
 
     def __repr__(self): return f'<{type(self).__name__}Backward>'
 
 def _apply(cls, args, kwargs, grad=True, anomaly=False):
-    "`Function.apply` itself, below any interception, given this thread's grad and anomaly modes."
-    ctx = _new(cls)
-    try:                                             # unrolled for the one- and two-input ops that dominate
-        if len(args) == 2: data = ctx.forward(args[0].array, args[1].array, **kwargs)
-        elif len(args) == 1: data = ctx.forward(args[0].array, **kwargs)
-        else: data = ctx.forward(*[a.array for a in args], **kwargs)
-    except (ValueError, IndexError, TypeError) as e: raise _op_error(cls.op, [a.array for a in args], e) from None
-    if anomaly: _anomaly_forward(ctx, data)
-    if grad:
-        for a in args:
-            if a.requires_grad:
-                out = _new(Tensor)
-                out.array, out.grad, out.requires_grad, out._ctx, out._hooks, out._retain, out._vc = data, None, True, ctx, None, False, [0]
-                ctx.inputs, ctx._out = args, _ref(out)
-                ctx._v = (args[0]._vc[0], args[1]._vc[0]) if len(args) == 2 else tuple([a._vc[0] for a in args])
-                return out
-    return _wrap(data)
+    "`Function.apply` below this thread's interception hook (for the interceptor), with grad mode `grad`."
+    m = _tls.m
+    _set_mode(grad, anomaly, None)
+    try: return Function.__dict__['apply'].__func__(cls, *args, **kwargs)
+    finally: _set_mode(*m)
 
 
 # %% ../nbs/01_core.ipynb #d9a75cbd
@@ -171,10 +176,11 @@ float32, float64, float16 = np.float32, np.float64, np.float16
 int64, int32, uint8 = np.int64, np.int32, np.uint8
 bool_ = np.bool_
 _default_dtype = np.dtype(np.float32)
+_FRESH = (0,)         # the version counter of every never-written, unshared tensor (immutable: writers replace it)
 
 def _wrap(data, rg=False):
     t = object.__new__(Tensor)
-    t.array, t.grad, t.requires_grad, t._ctx, t._hooks, t._retain, t._vc = data, None, rg, None, None, False, [0]
+    t.array, t.grad, t.requires_grad, t._ctx, t._hooks, t._retain, t._vc, t._base = data, None, rg, None, None, False, _FRESH, None
     return t
 
 def _to_array(data, dtype=None, op='tensor'):
@@ -191,14 +197,14 @@ def _to_array(data, dtype=None, op='tensor'):
 
 class Tensor:
     "An n-d array (`data`) that records the ops applied to it, for reverse-mode autodiff."
-    __slots__ = ('array', 'grad', 'requires_grad', '_ctx', '_hooks', '_retain', '_vc', '__weakref__')
+    __slots__ = ('array', 'grad', 'requires_grad', '_ctx', '_hooks', '_retain', '_vc', '_base', '__weakref__')
     __array_ufunc__ = None      # numpy defers to Tensor's reflected operators: `arr * t` is a Tensor
     __hash__ = object.__hash__  # `==` is elementwise, so hash by identity, as PyTorch
 
     def __init__(self, data, # array-like; always stored as float32, like `torch.Tensor(data)`
                  requires_grad:bool=False): # record ops for autodiff?
-        self.array, self.grad, self.requires_grad, self._ctx, self._hooks, self._retain, self._vc = \
-            _to_array(data, _default_dtype, 'Tensor'), None, False, None, None, False, [0]
+        self.array, self.grad, self.requires_grad, self._ctx, self._hooks, self._retain, self._vc, self._base = \
+            _to_array(data, _default_dtype, 'Tensor'), None, False, None, None, False, _FRESH, None
         if requires_grad: self.requires_grad_()
 
     def __init_subclass__(cls, **kw):
@@ -210,7 +216,7 @@ class Tensor:
         def __init__(self, *args, **kwargs):
             init(self, *args, **kwargs)
             try: self._vc
-            except AttributeError: self._vc = [0]
+            except AttributeError: self._vc, self._base = _FRESH, None
         cls.__init__ = __init__
 
     shape = property(lambda self: self.array.shape, doc="The shape, a tuple.")
@@ -247,8 +253,7 @@ class Tensor:
 
     def detach(self)->'Tensor':
         "A new leaf sharing this tensor's data (and its version counter), cut from the graph."
-        t = _wrap(self.array); t._vc = self._vc
-        return t
+        return _share(_wrap(self.array), self)
     @property
     def data(self)->'Tensor':
         "PyTorch's `.data`: a Tensor sharing this tensor's array and version counter, outside the graph (`t.array` is the ndarray)."
@@ -261,7 +266,7 @@ class Tensor:
         if arr.dtype != self.array.dtype:
             raise TypeError(f"data: can't assign an array of dtype {arr.dtype} to a tensor of dtype {self.array.dtype}")
         self.array = arr
-        self._vc[0] += 1
+        _bump(self)
     def requires_grad_(self, requires_grad:bool=True)->'Tensor':
         "Set `requires_grad` in place; only float tensors can require grad, only leaves can change."
         if requires_grad and self.array.dtype.kind != 'f':
@@ -302,19 +307,22 @@ class RemovableHandle:
 # %% ../nbs/01_core.ipynb #a7f00006
 def _bump(t:Tensor)->Tensor:
     "Record that `t`'s storage was written in place: every tensor sharing it sees a new version. Call after writing `t.array`."
-    t._vc[0] += 1
+    vc = t._vc
+    if vc.__class__ is tuple: t._vc = [vc[0] + 1]     # first write: the tensor gets a counter of its own
+    else: vc[0] += 1
     return t
 
-def _share(t:Tensor, base:Tensor)->Tensor:
-    "Give `t` `base`'s version counter; the second entry marks the storage as shared."
-    if len(base._vc) == 1: base._vc.append(True)
-    t._vc = base._vc
+def _share(t:Tensor, base:Tensor, graph:bool=False)->Tensor:
+    "Make `t` an alias of `base`'s storage: one version counter, `t._base` set; `graph`: a view recorded in the graph."
+    if base._vc.__class__ is tuple: base._vc = [base._vc[0]]
+    t._vc, t._base = base._vc, base
+    if graph and len(base._vc) == 1: base._vc.append(True)   # marks the storage: in-place ops on it are refused in a graph
     return t
 
 def _as_view(out:Tensor, base:Tensor)->Tensor:
     "For view-producing ops: `out` shares `base`'s version counter when its array shares `base`'s memory."
-    if out is not base and out._vc is not base._vc and np.may_share_memory(out.array, base.array):
-        _share(out, base)
+    if out is not base and out._base is None and np.may_share_memory(out.array, base.array):
+        _share(out, base, out._ctx is not None)
         if out._ctx is not None: out._ctx._ov = base._vc[0]
     return out
 
@@ -654,22 +662,25 @@ Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
 # %% ../nbs/01_core.ipynb #26926c00
 def _toposort(roots):
     "Count, for each node reachable from `roots`, how many reachable nodes consume its output (no recursion)."
-    pending = dict.fromkeys(r._ctx for r in roots if r._ctx is not None)   # a root listed twice is one node
+    pending, routes = dict.fromkeys(r._ctx for r in roots if r._ctx is not None), {}   # a root listed twice is one node
     for n in pending: pending[n] = 0
     stack = list(pending)
     while stack:
         node = stack.pop()
         ins, v = node.inputs, node._v
         if ins is None: raise _freed(node)
-        for t, k in zip(ins, v):
-            if t._vc[0] != k: ins = _moved(node); break      # modified in place since recorded: see below
+        n = len(ins) if v is not None else 0            # (a node made by hand may lack versions)
+        if n == 2: moved = ins[0]._vc[0] != v[0] or ins[1]._vc[0] != v[1]
+        elif n == 1: moved = ins[0]._vc[0] != v[0]
+        else: moved = n > 2 and any(t._vc[0] != k for t, k in zip(ins, v))
+        if moved: ins = routes[node] = _moved(node)     # modified in place since recorded: see below
         for t in ins:
             p = t._ctx
             if p is None: continue
             if p in pending: pending[p] += 1
             else: pending[p] = 1; stack.append(p)
     # roots consumed by other roots wait for them
-    return pending
+    return pending, routes
 
 def _freed(node):
     return RuntimeError(f"backward: trying to backward through the graph a second time ({node!r} was freed); "
@@ -699,7 +710,7 @@ def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bo
     def take(t, g):                                # a gradient for a tensor the caller asked about
         i = want[id(t)]
         found[i] = g if found[i] is None else found[i] + g
-    pending = _toposort(roots)
+    pending, routes = _toposort(roots)
     acc = {}                                       # node -> gradient of its output, summed so far
     for r, g in zip(roots, grads):
         if r._ctx is not None: acc[r._ctx] = acc[r._ctx] + g if r._ctx in acc else g
@@ -720,7 +731,7 @@ def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bo
                 elif out._retain and want is None: out.grad = g if out.grad is None else out.grad + g
             gs = node.backward(g) if g is not None else (None,) * len(node.inputs)
             if anomaly: _anomaly_backward(node, gs)
-            for t, gi in zip(node._route or node.inputs, gs):
+            for t, gi in zip(routes.get(node, node.inputs) if routes else node.inputs, gs):
                 p = t._ctx
                 if gi is not None and t.requires_grad:
                     if gi.array.shape != t.array.shape: gi = _sum_to(gi, t.array.shape, node)
@@ -784,8 +795,7 @@ def _moved(node)->list:
     ins, v = node.inputs, node._v
     for i in _saved(node):
         if ins[i]._vc[0] != v[i]: raise _modified(node, f'input {i}', ins[i], ins[i]._vc[0], v[i])
-    node._route = [t if t._vc[0] == k else _as_was(t, k) for t, k in zip(ins, v)]
-    return node._route
+    return [t if t._vc[0] == k else _as_was(t, k) for t, k in zip(ins, v)]
 
 def _as_was(t, k:int):
     "The tensor standing for `t` at version `k`: before a recorded in-place op rebased it (see below), its old self."
@@ -808,7 +818,7 @@ def _rebase(self:Tensor, name:str, graph, *args, **kwargs)->Tensor:
         raise RuntimeError(f"{name}: this in-place op is not recorded in the graph, so it can't be used on a tensor that "
                            f"requires grad (or with an argument that does) while grad is enabled; use the out-of-place "
                            f"`{alias}` (`y = y.{alias}(...)`), or `with bp.no_grad():`")
-    if len(self._vc) > 1:
+    if self._base is not None or len(self._vc) > 1:
         raise RuntimeError(f"{name}: in-place op on a tensor whose storage is shared with another tensor (a view from "
                            "view/reshape/expand/transpose/indexing, or a detach()/.data alias) while recording a graph; the "
                            f"other tensor's history can't follow. Use the out-of-place `{alias}`, or .clone() the tensor first")
@@ -824,7 +834,7 @@ def _rebase(self:Tensor, name:str, graph, *args, **kwargs)->Tensor:
     if any(a is old and _reads(node, i) for i, a in enumerate(node.inputs)): old.array = old.array.copy()
     if not isinstance(self.array, np.ndarray): self.array = np.array(self.array)
     np.copyto(self.array, r.array, casting='unsafe')
-    self._vc[0] = n + 1
+    _bump(self)
     if prev is not None:
         prev._out, prev._stale = _ref(old), ('output 0', old, n + 1, prev._ov)
     node._out, node._ov, node._rebased = _ref(self), n + 1, n + 1
@@ -869,7 +879,7 @@ def _inplace(name:str, # the method's name, e.g. 'add_'
         arrays = [a.array if isinstance(a, Tensor) else a for a in args]
         try: f(self.array, *arrays, **kwargs)
         except ValueError as e: raise _op_error(name, [self.array] + [np.asarray(a) for a in arrays], e) from None
-        self._vc[0] += 1
+        _bump(self)
         return self
     op.__name__ = op.__qualname__ = name
     return op
