@@ -168,3 +168,13 @@ def test_bump_is_seen():
     w, x = tensor([1., 2.], requires_grad=True), tensor([3., 4.])
     y = (w * x).sum(); x.array[0] = 9; _bump(x)
     with pytest.raises(RuntimeError, match=MSG): y.backward()
+
+
+def test_detached_alias_does_not_block_recording_on_its_base():
+    x = tensor([1., -2., 3.], requires_grad=True); w = tensor([2., 2., 2.], requires_grad=True)
+    h = x * 1; d = h.detach()                             # e.g. a diagnostics hook keeping the activation
+    h += w; h.relu_()                                     # recorded on the base: fine
+    h.sum().backward()
+    np.testing.assert_array_equal(x.grad.array, [1., 0., 1.])
+    np.testing.assert_array_equal(d.array, [3., 0., 5.])  # the alias sees the writes (same storage)
+    with pytest.raises(RuntimeError, match='shared with another tensor'): d.add_(w)   # the alias itself can't record
