@@ -34,8 +34,8 @@ def swap_imports(src:str)->str:
         out.append(line)
     return '\n'.join(out) + '\n'
 
-def run(prog:str, tmp:Path, backprop:bool)->dict:
-    "Run one program (on backprop through the blocking stub) and return what it reported."
+def start(prog:str, tmp:Path, backprop:bool):
+    "Start one run of a program (on backprop through the blocking stub); `finish` collects what it reported."
     work = tmp / ('bp' if backprop else 'torch')
     work.mkdir()
     shutil.copy(HERE / '_report.py', work)
@@ -43,10 +43,13 @@ def run(prog:str, tmp:Path, backprop:bool)->dict:
     (work / prog).write_text(swap_imports(src) if backprop else src)
     cmd = [sys.executable, str(HERE / '_block_torch.py'), prog] if backprop else [sys.executable, prog]
     env = dict(os.environ, OPENBLAS_NUM_THREADS='1', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONWARNINGS='ignore')
-    r = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
-    lines = [l for l in r.stdout.splitlines() if l.startswith('@@REPORT ')]
-    if r.returncode or not lines:
-        raise AssertionError(f"{prog} failed on {'backprop' if backprop else 'PyTorch'} (exit {r.returncode}):\n{r.stderr[-3000:]}")
+    return subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+def finish(p, prog:str, backprop:bool)->dict:
+    out, err = p.communicate(timeout=300)
+    lines = [l for l in out.splitlines() if l.startswith('@@REPORT ')]
+    if p.returncode or not lines:
+        raise AssertionError(f"{prog} failed on {'backprop' if backprop else 'PyTorch'} (exit {p.returncode}):\n{err[-3000:]}")
     return json.loads(lines[-1][len('@@REPORT '):])
 
 def compare(name, a, b):
@@ -83,7 +86,9 @@ XFAIL = {}                                             # program -> the missing 
 def test_program_matches_pytorch(prog, tmp_path):
     pytest.importorskip('torch')
     if prog in XFAIL: pytest.xfail(XFAIL[prog])
-    want, got = run(prog, tmp_path, backprop=False), run(prog, tmp_path, backprop=True)
+    pt, pb = start(prog, tmp_path, backprop=False), start(prog, tmp_path, backprop=True)   # both at once
+    got = finish(pb, prog, backprop=True)
+    want = finish(pt, prog, backprop=False)
     assert want.pop('__torch_imported__') is True
     assert got.pop('__torch_imported__') is False, "the backprop run imported PyTorch"
     assert set(got) == set(want), f"reported names differ: {sorted(set(got) ^ set(want))}"

@@ -50,14 +50,14 @@ report('new_full_dtype', str(X.new_full((2,), 3).dtype).replace('torch.', ''))
 try:
     X.to('cuda')
     cuda_error = None
-except (AssertionError, RuntimeError) as e:
-    cuda_error = type(e).__name__
+except AssertionError as e:
+    cuda_error = 'AssertionError'
 report('cuda_error', cuda_error)
 model = model.to(torch.device(device)).to(dtype=torch.float64).to(torch.float32)
 report('module_to_device_object', str(next(model.parameters()).dtype).replace('torch.', ''))
 try:
     nn.Linear(1, 1).to('cuda')
     module_cuda_error = None
-except Exception as e:
-    module_cuda_error = type(e).__name__
+except AssertionError as e:            # what a CPU-only PyTorch raises
+    module_cuda_error = 'AssertionError'
 report('module_cuda_error', module_cuda_error)
