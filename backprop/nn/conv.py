@@ -1,4 +1,4 @@
-"""`Conv2d`, `MaxPool2d`, `AvgPool2d`, `AdaptiveAvgPool2d` and their functional forms: convolution as one matrix product over unfolded patches, each backward derived, gradchecked and matched to PyTorch.
+"""Convolution (`Conv1d`, `Conv2d`, `ConvTranspose2d`), pooling (max, average, adaptive), `unfold`/`fold`, padding and resizing (`Upsample`): convolution as one matrix product over unfolded patches, each backward derived, gradchecked and matched to PyTorch.
 
 Docs: https://backprop-dev.github.io/backprop/conv.html.md"""
 

@@ -1,4 +1,4 @@
-"""`Linear`, `Flatten`, the activations, `Dropout` and `Embedding`: each backward derived, gradchecked, and initialised as PyTorch.
+"""`Linear`, `Flatten`/`Unflatten`, the activations, `Dropout`/`Dropout2d`, `Embedding` and the vector helpers: each backward derived, gradchecked, and initialised as PyTorch.
 
 Docs: https://backprop-dev.github.io/backprop/layers.html.md"""
 

@@ -1,4 +1,4 @@
-"""Regression, binary and multi-class losses with PyTorch's options: each gradient derived, each formula chosen so it cannot overflow, and a fused cross-entropy.
+"""Regression, binary, multi-class and distribution (KL) losses with PyTorch's options: each gradient derived, each formula chosen so it cannot overflow, and a fused cross-entropy.
 
 Docs: https://backprop-dev.github.io/backprop/losses.html.md"""
 

@@ -1,4 +1,4 @@
-"""`BatchNorm1d`, `BatchNorm2d` and `LayerNorm`: why standardising activations tames deep networks, the fused backward derived in three lines, running statistics for evaluation, all checked against PyTorch.
+"""`BatchNorm1d`, `BatchNorm2d`, `LayerNorm` and `GroupNorm`: why standardising activations tames deep networks, the fused backward derived in three lines, running statistics for evaluation, all checked against PyTorch.
 
 Docs: https://backprop-dev.github.io/backprop/norm.html.md"""
 
