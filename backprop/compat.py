@@ -11,7 +11,9 @@ __all__ = ['int8', 'int16', 'double', 'half', 'long', 'short', 'cuda', 'accelera
            'ones_like', 'empty_like', 'full_like', 'arange', 'linspace', 'eye', 'tensor', 'as_tensor', 'Generator',
            'manual_seed', 'seed', 'initial_seed', 'get_rng_state', 'set_rng_state', 'fork_rng', 'randn', 'rand',
            'randint', 'randperm', 'randn_like', 'rand_like', 'randint_like', 'normal', 'bernoulli', 'multinomial',
-           'inference_mode', 'Size', 'is_floating_point', 'is_complex', 'get_default_device', 'set_default_device']
+           'inference_mode', 'Size', 'is_floating_point', 'is_complex', 'get_default_device', 'set_default_device',
+           'FloatTensor', 'DoubleTensor', 'HalfTensor', 'LongTensor', 'IntTensor', 'ShortTensor', 'CharTensor',
+           'ByteTensor', 'BoolTensor']
 
 # %% ../nbs/17_torch_compat.ipynb #31a6bf61
 import builtins, contextlib, json, numbers, os, sys, types, warnings
@@ -293,6 +295,7 @@ _TYPE_DTYPES = {f'torch.{v}': k for k, v in _TYPE_NAMES.items()}
 def _type(self, dtype=None, non_blocking:bool=False, **kwargs):
     "With no argument, the type name ('torch.FloatTensor'); else this tensor cast to `dtype` (or a type name), as `torch.Tensor.type`."
     if dtype is None: return 'torch.' + _TYPE_NAMES.get(self.array.dtype, f'{self.array.dtype}Tensor')
+    if isinstance(dtype, _LegacyTensorType): dtype = dtype.dtype                       # x.type(bp.DoubleTensor)
     if isinstance(dtype, str) and dtype in _TYPE_DTYPES: dtype = _TYPE_DTYPES[dtype]
     elif isinstance(dtype, str) and dtype.startswith('torch.cuda.'): raise _no_cuda('Tensor.type')
     return self.to(dtype)
@@ -328,6 +331,22 @@ def _new_tensor(self, data, *, dtype=None, device=None, requires_grad:bool=False
                       "sourceTensor.detach().clone().requires_grad_(True), rather than tensor.new_tensor(sourceTensor).", UserWarning, stacklevel=2)
     return core.tensor(data, dtype=_factory('new_tensor', dtype, device, layout) or self.array.dtype, requires_grad=requires_grad)
 Tensor.new_full, Tensor.new_tensor = _new_full, _new_tensor
+
+# %% ../nbs/17_torch_compat.ipynb #783a2518
+class _LegacyTensorType(type):
+    "The metaclass of `bp.FloatTensor` & co.: calling one makes a tensor of its dtype; `isinstance` checks the dtype."
+    def __call__(cls, *args):
+        if len(args) == 1 and not isinstance(args[0], numbers.Integral):        # FloatTensor(data)
+            if isinstance(args[0], Tensor) and args[0].array.dtype != cls.dtype:
+                raise TypeError(f"{cls.__name__}: expected a {cls.dtype} tensor, got {args[0].array.dtype} (cast it with .to())")
+            return core.tensor(args[0], dtype=cls.dtype)
+        return core.empty(*(_shape(args, cls.__name__) if args else (0,)), dtype=cls.dtype)   # FloatTensor(2, 3): uninitialised
+    def __instancecheck__(cls, obj): return isinstance(obj, Tensor) and obj.array.dtype == cls.dtype
+    def __repr__(cls): return f"<class 'torch.{cls.__name__}'>"
+
+for _dt, _name in _TYPE_NAMES.items():
+    globals()[_name] = _LegacyTensorType(_name, (), {'dtype': _dt, '__doc__': f"The legacy constructor for {_dt} tensors, as `torch.{_name}`."})
+_all_ = ['FloatTensor', 'DoubleTensor', 'HalfTensor', 'LongTensor', 'IntTensor', 'ShortTensor', 'CharTensor', 'ByteTensor', 'BoolTensor']
 
 # %% ../nbs/17_torch_compat.ipynb #11744e66
 _FRESH_SEED = 67280421310721          # the seed of a new torch.Generator: new generators are reproducible there too

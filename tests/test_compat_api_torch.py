@@ -26,6 +26,8 @@ VALUES = [  # deterministic expressions: same dtype, shape and values
     "T.zeros(2, 3).new_zeros(4)", "T.zeros(2, 3).new_zeros((1, 2))", "T.zeros(2).new_full((2,), 3)",
     "T.zeros(2, dtype=T.int64).new_tensor([1.5])", "T.zeros(2).new_ones(1, 2)", "T.zeros(2).new_ones(2, dtype=T.int64)",
     "T.zeros(2).new_empty(3).zero_()", "T.zeros(2).cpu()",
+    "T.LongTensor([1, 2])", "T.FloatTensor([[1, 2]])", "T.BoolTensor([1, 0])", "T.HalfTensor([1.5])", "T.FloatTensor(2, 3).zero_()",
+    "T.FloatTensor()", "T.zeros(2).type(T.DoubleTensor)", "T.FloatTensor(T.zeros(2))",
     "T.randint(2, 3, (4,))", "T.randint(low=2, high=3, size=(2,))", "T.randint(1, (2, 2))", "T.randint(1, (2,), dtype=T.float32)",
     "T.normal(2., 0., size=(3,))", "T.normal(T.ones(2), 0.)", "T.normal(T.zeros(2), T.zeros(2))",
     "T.bernoulli(T.tensor([0., 1.]))", "T.bernoulli(T.zeros(2, dtype=T.float64))", "T.bernoulli(T.ones(3), 0.)",
@@ -54,6 +56,8 @@ PLAIN = [  # expressions whose Python results must be equal
     "T.zeros(2, 3).shape == T.Size([2, 3])", "T.zeros(2).to('cpu') is not None", "T.Generator().get_state().dtype == T.uint8",
     "T.float is T.float32", "T.double is T.float64", "T.long is T.int64", "T.half is T.float16", "T.int is T.int32",
     "T.short is T.int16", "T.zeros(1, dtype=T.bool).dtype == T.bool",
+    "isinstance(T.zeros(2), T.FloatTensor)", "isinstance(T.zeros(2, dtype=T.float64), T.FloatTensor)",
+    "isinstance(T.arange(2), T.LongTensor)",
     "float(T.finfo(T.float32).eps)", "float(T.finfo(T.float64).max)", "float(T.finfo(T.float16).tiny)", "int(T.iinfo(T.int32).min)",
     "T.is_floating_point(T.zeros(2))", "T.arange(2).is_floating_point()", "T.zeros(2).is_complex()", "T.zeros(3, 4).stride()",
     "T.zeros(3, 4).T.stride()", "T.zeros(3, 4).stride(0)", "T.zeros(3, 4).ndimension()", "str(T.get_default_device())",
@@ -67,7 +71,7 @@ RAISES = [  # expressions that must raise the same exception type
     "T.zeros(2, requires_grad=True).normal_()", "T.zeros(2, requires_grad=True).uniform_()", "T.cuda.synchronize()",
     "T.cuda.current_device()", "T.accelerator.synchronize()", "T.accelerator.current_device_index()",
     "T.zeros(2, out=T.ones(2, requires_grad=True))", "T.normal(T.zeros(2), -T.ones(2))", "T.zeros(2).to(foo=1)",
-    "T.manual_seed('a')", "T.manual_seed(2**64)", "T.Generator().manual_seed(True)", "T.Generator().manual_seed('a')", "T.Generator(device='cuda')", "T.randn(2, generator=3)",
+    "T.manual_seed('a')", "T.manual_seed(2**64)", "T.Generator().manual_seed(True)", "T.Generator().manual_seed('a')", "T.Generator(device='cuda')", "T.randn(2, generator=3)", "T.FloatTensor(T.arange(2))",
 ]
 
 def _norm_dtype(d): return str(d).replace('torch.', '')
