@@ -264,3 +264,23 @@ def test_transformer_lm_trains_and_is_causal():
     g = bp.autograd.grad(bp.nn.functional.cross_entropy(lm(x)[:, 3], x[:, 4]), lm.tok_emb.weight)[0]
     used_later = np.setdiff1d(np.unique(x.array[:, 4:]), np.unique(x.array[:, :4]))
     assert (g.array[used_later] == 0).all()                 # tokens only at positions > 3 get no gradient from position 3
+
+
+@pytest.mark.parametrize("mask", [None, 'bool', 'float', 'causal'])
+def test_sdpa_double_backward_matches_torch(mask):
+    "create_graph=True through the fused node: the gradient of ‖∇q‖² (a second derivative) matches PyTorch's."
+    rng = np.random.default_rng(1)
+    tq, q = pair(rng.standard_normal((2, 4, 3)), np.float64)
+    tk, k = pair(rng.standard_normal((2, 5 if mask != 'causal' else 4, 3)), np.float64)
+    tv, v = pair(rng.standard_normal((2, tk.shape[1], 2)), np.float64)
+    tm = m = None
+    if mask == 'bool': mm = rng.random((4, 5)) < 0.6; mm[:, 0] = True; tm, m = pair(mm, np.float64)
+    if mask == 'float': tm, m = pair(rng.standard_normal((4, 5)), np.float64)
+    causal = mask == 'causal'
+    tg = torch.autograd.grad(torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=tm, is_causal=causal).pow(2).sum(), tq, create_graph=True)[0]
+    g = bp.autograd.grad((scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=causal) ** 2).sum(), q, create_graph=True)[0]
+    close(g, tg, 'first derivative', np.float64)
+    ins = [(q, tq), (k, tk), (v, tv)] + ([(m, tm)] if mask == 'float' else [])
+    t2 = torch.autograd.grad(tg.pow(2).sum(), [t for _, t in ins])
+    b2 = bp.autograd.grad((g ** 2).sum(), [b for b, _ in ins])
+    for (a, t), name in zip(zip(b2, t2), ['q', 'k', 'v', 'mask']): close(a, t, f'second derivative wrt {name}', np.float64)
