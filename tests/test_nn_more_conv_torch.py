@@ -167,3 +167,14 @@ def test_device_arguments_like_cpu_only_torch():
                  lambda dev: nn.Conv2d(2, 3, 3, device=dev), lambda dev: nn.Linear(2, 3, device=dev)):
         make('cpu'); make(None)
         with pytest.raises(RuntimeError, match='Torch not compiled with CUDA enabled'): make('cuda')
+
+
+def test_unfold_fold_modules_match_torch():
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 5))
+    ours, theirs = nn.Unfold((2, 3), padding=1, stride=(2, 1)), torch.nn.Unfold((2, 3), padding=1, stride=(2, 1))
+    assert repr(ours) == repr(theirs)
+    compare(ours, theirs, [x], np.float64)
+    c = np.random.default_rng(1).standard_normal(theirs(torch.tensor(x)).shape)
+    ours, theirs = nn.Fold((6, 5), (2, 3), padding=1, stride=(2, 1)), torch.nn.Fold((6, 5), (2, 3), padding=1, stride=(2, 1))
+    assert repr(ours) == repr(theirs)
+    compare(ours, theirs, [c], np.float64)

@@ -13,7 +13,7 @@ from backprop.nn.module import Parameter, Module, Sequential, ModuleList, Identi
 from .layers import Linear, Flatten, Unflatten, ReLU, LeakyReLU, GELU, SiLU, ELU, Softplus, \
     Hardtanh, ReLU6, LogSigmoid, Tanh, Sigmoid, Softmax, LogSoftmax, Dropout, Dropout2d, Embedding
 from .conv import Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Conv1d, MaxPool1d, \
-    AdaptiveMaxPool2d, Upsample, ConvTranspose2d
+    AdaptiveMaxPool2d, Unfold, Fold, Upsample, ConvTranspose2d
 from .norm import GroupNorm, BatchNorm1d, BatchNorm2d, LayerNorm
 from .rnn import RNN
 from .gated import LSTM, GRU, LSTMCell, GRUCell, RNNCell

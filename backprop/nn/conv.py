@@ -8,8 +8,8 @@ Docs: https://backprop-dev.github.io/backprop/conv.html.md"""
 __all__ = ['Conv2dFunction', 'Conv2dInputGrad', 'Conv2dWeightGrad', 'conv2d', 'Conv2d', 'MaxPool2dFunction', 'max_pool2d',
            'AvgPool2dFunction', 'avg_pool2d', 'adaptive_avg_pool2d', 'MaxPool2d', 'AvgPool2d', 'AdaptiveAvgPool2d',
            'conv1d', 'Conv1d', 'max_pool1d', 'MaxPool1d', 'AdaptiveMaxPool2dFunction', 'adaptive_max_pool2d',
-           'AdaptiveMaxPool2d', 'UnfoldFunction', 'FoldFunction', 'unfold', 'fold', 'AxisSelect', 'AxisSelectT', 'pad',
-           'AxisLinear', 'interpolate', 'Upsample', 'conv_transpose2d', 'ConvTranspose2d']
+           'AdaptiveMaxPool2d', 'UnfoldFunction', 'FoldFunction', 'unfold', 'fold', 'Unfold', 'Fold', 'AxisSelect',
+           'AxisSelectT', 'pad', 'AxisLinear', 'interpolate', 'Upsample', 'conv_transpose2d', 'ConvTranspose2d']
 
 # %% ../../nbs/09_conv.ipynb #a4c42bb1
 import math
@@ -675,6 +675,24 @@ def fold(input:Tensor, # (N, C·kH·kW, L)
     g = _unfold_geom('fold', (N, CK // (k[0] * k[1]), *_pair(output_size, 'output_size', 'fold')), k, dilation, padding, stride)
     if g.Ho * g.Wo != L: raise ShapeError(f"fold: {L} blocks given, but output_size {tuple(g.__dict__[a] for a in ('H', 'W'))} with these settings has {g.Ho * g.Wo}")
     return FoldFunction.apply(input, geom=g)
+
+# %% ../../nbs/09_conv.ipynb #e17b0875
+class Unfold(Module):
+    "`unfold` (im2col) as a layer, as `torch.nn.Unfold`."
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1): # as in `unfold`
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+    def forward(self, input:Tensor)->Tensor: return unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
+    def extra_repr(self): return f'kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, stride={self.stride}'
+
+class Fold(Module):
+    "`fold` (col2im) as a layer, as `torch.nn.Fold`."
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1): # as in `fold`
+        super().__init__()
+        self.output_size, self.kernel_size, self.dilation, self.padding, self.stride = output_size, kernel_size, dilation, padding, stride
+    def forward(self, input:Tensor)->Tensor: return fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+    def extra_repr(self):
+        return f'output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, stride={self.stride}'
 
 # %% ../../nbs/09_conv.ipynb #b3ff7dfb
 class AxisSelect(Function):
