@@ -185,6 +185,11 @@ def _(n, xs, dx, y):                # multilinear: one term per operand, its tan
     terms = [type(n).apply(*[dx[k] if k == i else x for k, x in enumerate(xs)], subs=n.subs, out=n.outs, free=n.free)
              for i in range(len(xs))]
     return functools.reduce(lambda a, b: a + b, terms)
+defjvp('Tan')(lambda n, xs, dx, y: dx[0] * (1 + y * y))
+defjvp('Asin')(lambda n, xs, dx, y: dx[0] * (1 - xs[0] * xs[0]) ** -0.5)
+defjvp('Acos')(lambda n, xs, dx, y: -dx[0] * (1 - xs[0] * xs[0]) ** -0.5)
+defjvp('Atan')(lambda n, xs, dx, y: dx[0] / (1 + xs[0] * xs[0]))
+defjvp('Atan2')(lambda n, xs, dx, y: (xs[1] * dx[0] - xs[0] * dx[1]) / (xs[0] * xs[0] + xs[1] * xs[1]))   # θ = atan2(y, x)
 
 # %% ../nbs/05_func.ipynb #b9d4c352
 def _transposed_vjp(node, xs, dx, y):

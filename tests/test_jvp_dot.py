@@ -34,7 +34,8 @@ def programs(n, k):
         'joining': lambda x, y: (bp.cat([x, y], 1) @ bp.cat([x, y], 1).T + x[0] @ y[-1] + (x @ y[0]).sum() + (y[:, 0] @ x).sum()
                                  + bp.einsum('ij,kj->ik', x, y)),
         'unary': lambda x, y: (x.exp() + x.log() + x.sqrt() + x.tanh() + x.sigmoid() + x.sin() + x.cos() + bp.erf(x) + bp.expm1(x)
-                               + bp.log1p(x) + bp.log2(x) + bp.log10(x) + bp.rsqrt(x) + bp.floor(x * 4)),
+                               + bp.log1p(x) + bp.log2(x) + bp.log10(x) + bp.rsqrt(x) + bp.floor(x * 4)
+                               + bp.tan(x) + bp.asin(x) + bp.acos(x) + bp.atan(x) + bp.atan2(x, y)),
         'scans': lambda x, y: bp.cumsum(x, 1) + bp.roll(x, 1, 0) + x.T.contiguous().T,
         'inplace': _inplace,
     }

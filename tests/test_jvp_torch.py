@@ -31,6 +31,7 @@ OPS = {
     'exp_log_sqrt': lambda L, x, w: x.exp() + x.log() + x.sqrt(),
     'tanh_sigmoid_relu': lambda L, x, w: x.tanh() * x.sigmoid() + (x - 0.6).relu() + (x - 0.6).abs(),
     'sin_cos_erf': lambda L, x, w: L.sin(x) * L.cos(x) + L.erf(x) + L.expm1(x) + L.log1p(x) + L.rsqrt(x),
+    'trig': lambda L, x, w: L.tan(x) + L.asin(x) * L.acos(x) + L.atan(x) + L.atan2(x, x * x - 0.5),
     'pow': lambda L, x, w: x ** 3 + x ** x + 1 / x - x * 2,
     'matmul_softmax': lambda L, x, w: L.softmax(x @ w, -1) * L.log_softmax(x @ w, 0),
     'reductions': lambda L, x, w: L.logsumexp(x, 1) + x.amax(1) + x.std(1, correction=0) + x.prod(1) + x.mean(1) + x.var(1, correction=0),
