@@ -19,10 +19,11 @@ __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'log
            'Gather', 'ScatterAdd', 'gather', 'index_select', 'masked_fill', 'Scatter', 'scatter', 'scatter_add',
            'nonzero', 'tril', 'triu', 'diag', 'max', 'min', 'sort', 'argsort', 'topk', 'Cat', 'cat', 'stack', 'MatMul',
            'matmul', 'mm', 'bmm', 'dot', 'outer', 'Einsum', 'einsum', 'isclose', 'allclose', 'equal', 'is_tensor',
-           'numel', 'from_numpy', 'Tan', 'Asin', 'Acos', 'Atan', 'Atan2', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh',
-           'atan2', 'reciprocal', 'nan_to_num', 'clamp_min', 'clamp_max', 'lerp', 'logaddexp', 'addmm', 'addcmul',
-           'addcdiv', 'diagonal', 'trace', 'movedim', 'repeat_interleave', 'tile', 'masked_select', 'count_nonzero',
-           'argwhere', 'diff', 'broadcast_to', 'clone', 'detach', 'unique', 'meshgrid']
+           'numel', 'from_numpy', 'index_add', 'index_copy', 'index_fill', 'Tan', 'Asin', 'Acos', 'Atan', 'Atan2',
+           'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'atan2', 'reciprocal', 'nan_to_num', 'clamp_min', 'clamp_max',
+           'lerp', 'logaddexp', 'addmm', 'addcmul', 'addcdiv', 'diagonal', 'trace', 'movedim', 'repeat_interleave',
+           'tile', 'masked_select', 'count_nonzero', 'argwhere', 'diff', 'broadcast_to', 'clone', 'detach', 'unique',
+           'meshgrid']
 
 # %% ../nbs/03_ops.ipynb #f68ba982
 import numpy as np, builtins, math, string, inspect, functools, warnings
@@ -145,9 +146,10 @@ class Relu(Function):
     def backward(self, g): return g * _wrap(self.inputs[0].array > 0),
 
 def relu(input:Tensor, # any values
+         inplace:bool=False, # overwrite `input` (as `relu_`), as `F.relu(x, inplace=True)`
         )->Tensor: # $\max(x, 0)$, elementwise
     "The rectified linear unit, elementwise (gradient 0 at 0, as PyTorch)."
-    return Relu.apply(_tensor(input))
+    return _tensor(input).relu_() if inplace else Relu.apply(_tensor(input))
 Tensor.relu = relu
 
 # %% ../nbs/03_ops.ipynb #09dfed18
@@ -712,7 +714,9 @@ class CumSum(Function):
     saves = ()
     def forward(self, x, dim, reverse=False):
         self.dim, self.reverse = dim, reverse
-        return np.flip(np.cumsum(np.flip(x, dim), dim), dim) if reverse else np.cumsum(x, axis=dim)
+        acc = np.float32 if x.dtype == np.float16 else None      # float16 sums stall at 2048 (2048 + 1 rounds to 2048)
+        y = np.flip(np.cumsum(np.flip(x, dim), dim, dtype=acc), dim) if reverse else np.cumsum(x, axis=dim, dtype=acc)
+        with np.errstate(over='ignore'): return y.astype(x.dtype, copy=False)   # beyond 65504: inf, as PyTorch
     def backward(self, g): return CumSum.apply(g, dim=self.dim, reverse=not self.reverse),
 
 def cumsum(input:Tensor, # any tensor
@@ -1604,6 +1608,57 @@ def _inplace_of(method:str): # an out-of-place Tensor method, e.g. 'relu'
 for _m in '''abs neg exp log log2 log10 sqrt rsqrt sin cos tanh sigmoid relu floor ceil round trunc sign square log1p expm1 erf
              clamp clip pow remainder masked_fill scatter scatter_add'''.split():
     setattr(Tensor, _m + '_', _inplace_of(_m))
+
+# %% ../nbs/03_ops.ipynb #eb2d0032
+def _along(x, dim, index, op):
+    "`dim` normalised and `index` as a checked 1-D int64 array of positions along it."
+    d = _dim(dim, x.ndim, op)
+    idx = (index.array if isinstance(index, Tensor) else np.asarray(index)).reshape(-1)
+    if idx.dtype.kind not in 'iu': raise IndexError(f"{op}(): Expected dtype int64 for index, got {idx.dtype}")
+    n = x.shape[d] if x.ndim else 1
+    if idx.size and (idx.min() < -n or idx.max() >= n): raise IndexError(f"{op}(): index out of range for dim {d} of size {n}")
+    return d, idx % builtins.max(n, 1)
+
+def _check_source(x, src, d, idx, op):
+    "PyTorch's shape rule for `source`: `input`'s shape with `len(index)` along `dim`."
+    want = x.shape[:d] + (len(idx),) + x.shape[d + 1:] if x.ndim else (len(idx),)
+    if src.shape != want: raise RuntimeError(f"{op}_(): source has shape {src.shape}, expected {want} (index has {len(idx)} entries, dim {d})")
+
+def _slot_mask(x, d, idx):
+    "A bool array broadcastable to `x`: True on the slices `idx` of dim `d`."
+    m = np.zeros(x.shape[d] if x.ndim else 1, bool); m[idx] = True
+    return m.reshape([-1 if i == d else 1 for i in range(x.ndim)])
+
+def index_add(input:Tensor, # the tensor added into (not modified)
+              dim:int, # the dim `index` runs along
+              index:Tensor, # 1-D integer positions; repeats accumulate
+              source:Tensor, # like `input`, with `len(index)` slices along `dim`
+              *, alpha=1, # factor on `source`
+             )->Tensor: # input with alpha·source[i] added to slice index[i]
+    "Add the slices of `source` into `input` at `index` along `dim`, as `torch.index_add` (differentiable in both)."
+    x, src = _tensor(input), _tensor(source)
+    d, idx = _along(x, dim, index, 'index_add'); _check_source(x, src, d, idx, 'index_add')
+    src = src if alpha == 1 else alpha * src
+    return x + IndexAdd.apply(src.to(x.dtype), shape=x.shape, idx=(slice(None),) * d + (idx,), adv=True)
+
+def index_copy(input:Tensor, dim:int, index:Tensor, # slices `index` along `dim` are replaced
+               source:Tensor, # the replacement slices, `len(index)` along `dim`
+              )->Tensor: # a copy of input with those slices from source
+    "Replace the slices `index` along `dim` by those of `source`, as `torch.index_copy` (indices should not repeat)."
+    x, src = _tensor(input), _tensor(source)
+    d, idx = _along(x, dim, index, 'index_copy'); _check_source(x, src, d, idx, 'index_copy')
+    placed = IndexAdd.apply(src.to(x.dtype), shape=x.shape, idx=(slice(None),) * d + (idx,), adv=True)
+    return where(_wrap(np.broadcast_to(_slot_mask(x, d, idx), x.shape)), placed, x)
+
+def index_fill(input:Tensor, dim:int, index:Tensor, # slices `index` along `dim` are filled
+               value, # a number or 0-d tensor
+              )->Tensor: # a copy of input with those slices set to value
+    "Fill the slices `index` along `dim` with `value`, as `torch.index_fill`."
+    x = _tensor(input)
+    d, idx = _along(x, dim, index, 'index_fill')
+    return masked_fill(x, _wrap(_slot_mask(x, d, idx)), value)
+Tensor.index_add, Tensor.index_copy, Tensor.index_fill = index_add, index_copy, index_fill
+for _m in ('index_add', 'index_copy', 'index_fill'): setattr(Tensor, _m + '_', _inplace_of(_m))
 
 # %% ../nbs/03_ops.ipynb #3ed171c3
 class Tan(Function):

@@ -101,3 +101,35 @@ def test_erf_against_math_and_torch():
     x32 = np.linspace(-4, 4, 1001, dtype=np.float32)
     assert bp.erf(bp.tensor(x32)).dtype == np.float32
     np.testing.assert_allclose(bp.erf(bp.tensor(x32)).array, torch.erf(torch.tensor(x32)).numpy(), rtol=2e-7, atol=1e-7)
+
+@S
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**31))
+def test_index_add_copy_fill(n, m, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, m))
+    idx = rng.permutation(m)[:rng.integers(1, m + 1)]
+    src = rng.normal(size=(n, len(idx)))
+    rep = rng.integers(0, m, size=5)
+    check(lambda a, s: bp.index_add(a, 1, bp.tensor(rep), s, alpha=0.5), lambda a, s: torch.index_add(a, 1, torch.tensor(rep), s, alpha=0.5), x, rng.normal(size=(n, 5)))
+    check(lambda a, s: bp.index_copy(a, 1, bp.tensor(idx), s), lambda a, s: torch.index_copy(a, 1, torch.tensor(idx), s), x, src)
+    check(lambda a: bp.index_fill(a, 1, bp.tensor(idx), -2.), lambda a: torch.index_fill(a, 1, torch.tensor(idx), -2.), x)
+    b, t = bp.tensor(x), torch.tensor(x)
+    two = np.concatenate([x[:1], x[:1]])
+    b.index_add_(0, bp.tensor([0, 0]), bp.tensor(two)); t.index_add_(0, torch.tensor([0, 0]), torch.tensor(two))
+    np.testing.assert_allclose(b.array, t.numpy())
+
+def test_inplace_relu_and_index_add_on_saved_tensor():
+    for lib in (bp, torch):
+        x = lib.tensor([-1., 2.], requires_grad=True)
+        y = lib.sigmoid(x)
+        lib.nn.functional.relu(y, inplace=True)                 # sigmoid saved its output: the backward must refuse
+        with pytest.raises(RuntimeError, match='modified by an inplace operation'): y.sum().backward()
+        w, v = lib.tensor([1., 2.], requires_grad=True), lib.tensor([3., 4.])
+        y = (w * v).sum(); v.index_add_(0, lib.tensor([0]), lib.tensor([1.]))
+        with pytest.raises(RuntimeError, match='modified by an inplace operation'): y.backward()
+
+def test_float16_cumsum_accumulates_in_float32():
+    h = np.ones(70000, np.float16)
+    got, want = bp.tensor(h).cumsum(0), torch.tensor(h).cumsum(0)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got.array, want.numpy())      # exact up to 2048, rounded beyond, inf past 65504
