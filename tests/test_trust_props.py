@@ -1,8 +1,8 @@
 """Issue 10's property test: random small graphs with random in-place modifications (recorded in-place ops,
-`x[k] = v`, writes under no_grad and through detach()) either give PyTorch's gradients or raise where PyTorch
+`x[k] = v`, writes through views, under no_grad and through detach()) either give PyTorch's gradients or raise where PyTorch
 raises (RuntimeError) — never a different number. Two documented differences:
-- an in-place op recorded on a tensor whose storage is shared with another (here: after `detach()`) is refused by
-  backprop, where PyTorch rewrites the other tensor's history;
+- an in-place op recorded on a view (here `a[0:2]`) or an alias is refused by backprop, where PyTorch rewrites the
+  base's history; everything up to the refusal must still agree;
 - where PyTorch's rule reads an op's *output* and backprop's reads its input (relu), a later recorded in-place op
   invalidates PyTorch's saved output but not backprop's saved input: backprop then gives a gradient where PyTorch
   raises. That gradient must equal PyTorch's for the same program with the recorded in-place ops written out of
@@ -30,6 +30,8 @@ step = st.one_of(
     st.tuples(st.just('nograd'), st.sampled_from(['mul_', 'add_', 'zero_']), idx, st.just(0)),
     st.tuples(st.just('set'), st.integers(0, 2), idx, idx),
     st.tuples(st.just('detach'), st.just(''), idx, st.just(0)),
+    st.tuples(st.just('slice'), st.sampled_from(['mul_', 'add_']), idx, idx),       # in place through a view
+    st.tuples(st.just('slice_ng'), st.just('mul_'), idx, st.just(0)),               # the same under no_grad
 )
 
 def run(m, program, functional=False):
@@ -39,7 +41,7 @@ def run(m, program, functional=False):
     pool = [x0, x1, m.tensor(np.array([0.5, 1.5, -1.0]))]
     no_grad = m.no_grad
     for n, (kind, op, i, *rest) in enumerate(program):
-        if kind in ('ip', 'set') and i % 4: i = 2 + i % (len(pool) - 2)        # mostly not the leaves x0, x1
+        if kind in ('ip', 'set', 'slice') and i % 4: i = 2 + i % (len(pool) - 2)        # mostly not the leaves x0, x1
         a = pool[i % len(pool)]
         try:
             if kind == 'un': pool.append(UNARY[op](a))
@@ -61,6 +63,9 @@ def run(m, program, functional=False):
                 a = pool[i % len(pool)] = a.clone(); a[op] = v
             elif kind == 'set': a[op] = pool[rest[0] % len(pool)].sum() * 0.5
             elif kind == 'detach': a.detach().mul_(2)
+            elif kind == 'slice': getattr(a[0:2], op)(pool[rest[0] % len(pool)][1:3] * 0.5 + 0.25)
+            elif kind == 'slice_ng':
+                with no_grad(): a[1:3].mul_(1.5)
         except RuntimeError as e: return ('error', n, str(e))
     loss = sum(t.sum() * (k + 1) for k, t in enumerate(pool) if t.requires_grad)
     try: loss.backward()
