@@ -444,10 +444,18 @@ class ModuleDict(Module):
     def __len__(self): return len(self._modules)
     def __iter__(self): return iter(self._modules)
     def __contains__(self, key): return key in self._modules
-    def keys(self): return self._modules.keys()
-    def items(self): return self._modules.items()
-    def values(self): return self._modules.values()
-    def clear(self): self._modules.clear()
+    def keys(self):
+        "The names, in insertion order."
+        return self._modules.keys()
+    def items(self):
+        "(name, module) pairs, in insertion order."
+        return self._modules.items()
+    def values(self):
+        "The modules, in insertion order."
+        return self._modules.values()
+    def clear(self):
+        "Remove all modules."
+        self._modules.clear()
     def pop(self, key:str)->Module:
         "Remove and return the module under `key`."
         m = self[key]; del self[key]
@@ -500,15 +508,25 @@ class ParameterDict(Module):
     def __len__(self): return len(self._parameters)
     def __iter__(self): return iter(self._parameters)
     def __contains__(self, key): return key in self._parameters
-    def keys(self): return self._parameters.keys()
-    def items(self): return self._parameters.items()
-    def values(self): return self._parameters.values()
-    def clear(self): self._parameters.clear()
+    def keys(self):
+        "The names, in insertion order."
+        return self._parameters.keys()
+    def items(self):
+        "(name, parameter) pairs, in insertion order."
+        return self._parameters.items()
+    def values(self):
+        "The parameters, in insertion order."
+        return self._parameters.values()
+    def clear(self):
+        "Remove all parameters."
+        self._parameters.clear()
     def pop(self, key:str):
         "Remove and return the parameter under `key`."
         p = self[key]; del self[key]
         return p
-    def get(self, key:str, default=None): return self._parameters.get(key, default)
+    def get(self, key:str, default=None):
+        "The parameter under `key`, or `default`."
+        return self._parameters.get(key, default)
     def update(self, parameters): # a dict or an iterable of (name, value) pairs
         "Add (or replace) parameters by name."
         if not hasattr(parameters, '__iter__'):
