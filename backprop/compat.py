@@ -563,7 +563,7 @@ def _real(g, shape, dt, f):
 
 def _random_range(g, shape, dt, from_=0, to=None):
     if to is None and from_ != 0: from_, to = 0, from_          # random_(to)
-    if to is None: to = 2 ** np.finfo(dt).nmant + 1 if dt.kind == 'f' else (2 if dt.kind == 'b' else np.iinfo(dt).max)
+    if to is None: to = 2 ** (np.finfo(dt).nmant + 1) + 1 if dt.kind == 'f' else (2 if dt.kind == 'b' else np.iinfo(dt).max)
     return _ints(g, builtins.int(from_), builtins.int(to), shape, np.dtype(np.int64), 'random_')
 
 Tensor.uniform_ = _fill_from('uniform_', lambda g, s, dt, a=0.0, b=1.0: _real(g, s, dt, lambda g, s: g.uniform(a, b, s)))

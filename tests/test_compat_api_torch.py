@@ -58,6 +58,7 @@ PLAIN = [  # expressions whose Python results must be equal
     "T.short is T.int16", "T.zeros(1, dtype=T.bool).dtype == T.bool",
     "isinstance(T.zeros(2), T.FloatTensor)", "isinstance(T.zeros(2, dtype=T.float64), T.FloatTensor)",
     "isinstance(T.arange(2), T.LongTensor)",
+    "bool(2**23 < T.zeros(1000).random_().max() <= 2**24)", "bool(2**52 < T.zeros(1000, dtype=T.float64).random_().max() <= 2**53)",
     "float(T.finfo(T.float32).eps)", "float(T.finfo(T.float64).max)", "float(T.finfo(T.float16).tiny)", "int(T.iinfo(T.int32).min)",
     "T.is_floating_point(T.zeros(2))", "T.arange(2).is_floating_point()", "T.zeros(2).is_complex()", "T.zeros(3, 4).stride()",
     "T.zeros(3, 4).T.stride()", "T.zeros(3, 4).stride(0)", "T.zeros(3, 4).ndimension()", "str(T.get_default_device())",
