@@ -158,6 +158,7 @@ def _out(t:Tensor, out:Tensor|None)->Tensor:
 
 def _shape(size, op:str)->tuple:
     "A `*size` argument (ints, or one tuple/list) as a tuple of non-negative ints, with PyTorch's error type."
+    if not size: raise TypeError(f'{op}() missing 1 required positional arguments: "size" (use {op}(()) for a 0-d tensor)')
     if len(size) == 1 and isinstance(size[0], (tuple, list)): size = tuple(size[0])
     if not all(isinstance(s, numbers.Integral) and not isinstance(s, builtins.bool) for s in size):
         raise TypeError(f"{op}(): size must be a tuple of ints, got {size!r}")

@@ -67,7 +67,7 @@ RAISES = [  # expressions that must raise the same exception type
     "T.zeros(2, device='cuda')", "T.ones(2, device='cuda:0')", "T.tensor([1.], device='cuda')", "T.arange(3, device='cuda')",
     "T.randn(2, device='cuda')", "T.zeros(2).cuda()", "T.zeros(2).to('cuda')", "T.zeros(2).to(T.device('cuda', 0))",
     "T.device('gpu')", "T.device('cpu:x')", "T.device(0)", "T.zeros(2, device=0)", "T.zeros(2).to('xla')",
-    "T.full(2, 7)", "T.randint(10)", "T.randint(5, 2, (3,))", "T.set_default_dtype(T.int64)", "T.zeros(-1)",
+    "T.full(2, 7)", "T.randint(10)", "T.zeros()", "T.randn()", "T.zeros(2).new_zeros()", "T.randint(5, 2, (3,))", "T.set_default_dtype(T.int64)", "T.zeros(-1)",
     "T.multinomial(T.tensor([0., 1.]), 3)", "T.multinomial(T.tensor([-1., 1.]), 1)", "T.multinomial(T.tensor([0., 0.]), 1)",
     "T.zeros(2, requires_grad=True).normal_()", "T.zeros(2, requires_grad=True).uniform_()", "T.cuda.synchronize()",
     "T.cuda.current_device()", "T.accelerator.synchronize()", "T.accelerator.current_device_index()",
@@ -111,3 +111,51 @@ def test_manual_seed_reproducible():
         T.manual_seed(0); a = T.randn(5).tolist(); T.manual_seed(0); assert T.randn(5).tolist() == a
         g = T.Generator().manual_seed(1); s = g.get_state(); b = T.rand(3, generator=g).tolist()
         g.set_state(s); assert T.rand(3, generator=g).tolist() == b
+
+from hypothesis import given, settings, strategies as st
+DTYPES = ['float32', 'float64', 'float16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool']
+shapes = st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple)
+fills = st.one_of(st.booleans(), st.integers(-5, 5), st.floats(-3, 3, allow_nan=False).map(lambda v: round(v, 3)))
+
+def _same(a, b, what):
+    assert _norm_dtype(a.dtype) == _norm_dtype(b.dtype), f"{what}: dtype {a.dtype} vs PyTorch {b.dtype}"
+    assert tuple(a.shape) == tuple(b.shape), f"{what}: shape {a.shape} vs PyTorch {tuple(b.shape)}"
+    np.testing.assert_array_equal(np.asarray(a), b.numpy(), err_msg=what)
+
+@settings(max_examples=30, deadline=None)
+@given(shape=shapes, fill=fills, dt=st.one_of(st.none(), st.sampled_from(DTYPES)))
+def test_factories_over_shapes_and_dtypes(shape, fill, dt):
+    kw = {} if dt is None else {'dtype': getattr(bp, dt)}
+    tkw = {} if dt is None else {'dtype': getattr(torch, dt)}
+    _same(bp.zeros(shape, **kw), torch.zeros(shape, **tkw), f"zeros{shape} {dt}")
+    if shape: _same(bp.zeros(*shape, **kw), torch.zeros(*shape, **tkw), f"zeros(*{shape}) {dt}")
+    _same(bp.ones(shape, **kw), torch.ones(shape, **tkw), f'ones{shape} {dt}')
+    _same(bp.full(shape, fill, **kw), torch.full(shape, fill, **tkw), f'full({shape}, {fill!r}) {dt}')
+    src = torch.ones(shape, dtype=torch.float64) * 1.5
+    _same(bp.full_like(bp.tensor(src.numpy()), fill, **kw), torch.full_like(src, fill, **tkw), f'full_like {fill!r} {dt}')
+
+@settings(max_examples=30, deadline=None)
+@given(start=st.integers(-5, 5), n=st.integers(0, 6), step=st.sampled_from([1, 2, 3, 0.5, 0.25]),
+       dt=st.one_of(st.none(), st.sampled_from(['float32', 'float64', 'int64'])))
+def test_arange_linspace(start, n, step, dt):
+    kw = {} if dt is None else {'dtype': getattr(bp, dt)}
+    tkw = {} if dt is None else {'dtype': getattr(torch, dt)}
+    end = start + n * step
+    if dt == 'int64' and isinstance(step, float): return
+    _same(bp.arange(start, end, step, **kw), torch.arange(start, end, step, **tkw), f'arange({start}, {end}, {step}) {dt}')
+    if dt != 'int64':
+        a, b = bp.linspace(start, end, n, **kw), torch.linspace(start, end, n, **tkw)
+        assert _norm_dtype(a.dtype) == _norm_dtype(b.dtype) and tuple(a.shape) == tuple(b.shape)
+        np.testing.assert_allclose(np.asarray(a), b.numpy(), rtol=1e-6, atol=1e-6)
+
+@settings(max_examples=30, deadline=None)
+@given(src=st.sampled_from(DTYPES), dst=st.sampled_from(DTYPES), form=st.sampled_from(['dtype', 'device_dtype', 'kw', 'tensor', 'type']))
+def test_to_forms(src, dst, form):
+    vals = np.array([0, 1, 2, 3], dtype=src)
+    x, t = bp.tensor(vals), torch.tensor(vals)
+    call = {'dtype': lambda T, y: y.to(getattr(T, dst)), 'device_dtype': lambda T, y: y.to('cpu', getattr(T, dst)),
+            'kw': lambda T, y: y.to(device=T.device('cpu'), dtype=getattr(T, dst), non_blocking=True),
+            'tensor': lambda T, y: y.to(T.zeros(1, dtype=getattr(T, dst))), 'type': lambda T, y: y.type(getattr(T, dst))}[form]
+    a, b = call(bp, x), call(torch, t)
+    _same(a, b, f'{src} -> {dst} via {form}')
+    assert (a is x) == (b is t), f'{form}: identity when nothing changes'
