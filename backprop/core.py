@@ -19,22 +19,28 @@ _new, _ref = object.__new__, weakref.ref
 # %% ../nbs/01_core.ipynb #da3924ef
 class _Mode(threading.local):
     "This thread's autograd switches `m = (grad, anomaly, hook)`; every thread starts with the defaults."
-    def __init__(self): self.m, self.counted = (True, False, None), False
+    def __init__(self): self.m, self.counted = (True, False, None), None
 
 _tls = _Mode()
 _fast, _nondefault, _mode_lock = True, 0, threading.Lock()   # _fast: every thread is in the default mode
 
+def _count(counted:list, off:bool):
+    "Count this thread in or out of the non-default ones (`counted` is its one-element flag)."
+    global _fast, _nondefault
+    with _mode_lock:
+        if counted[0] != off: _nondefault += 1 if off else -1
+        counted[0], _fast = off, _nondefault == 0
+
 def _set_mode(grad=None, anomaly=None, hook=False):
     "Change this thread's switches; keep `_fast` true only while no thread has left the defaults."
-    global _fast, _nondefault
     st = _tls
     g, a, h = st.m
     st.m = (g if grad is None else grad, a if anomaly is None else anomaly, h if hook is False else hook)
     off = st.m != (True, False, None)
-    if off != st.counted:
-        with _mode_lock:
-            _nondefault += 1 if off else -1
-            st.counted, _fast = off, _nondefault == 0
+    if st.counted is None:              # first change in this thread: uncount it when the thread object goes away
+        st.counted = [False]
+        weakref.finalize(threading.current_thread(), _count, st.counted, False).atexit = False
+    if off != st.counted[0]: _count(st.counted, off)
 
 def is_grad_enabled()->bool:
     "True when operations record a graph for autodiff (in this thread)."

@@ -1,7 +1,7 @@
 """Issue 10 item 3: grad mode, anomaly mode and checkpoint interception are per thread; the backward pass never
 changes another thread's state. Four threads train their own models while a fifth evaluates under no_grad; the
 weights equal a sequential run's exactly."""
-import sys, threading
+import gc, sys, threading
 import numpy as np
 import pytest
 import backprop as bp
@@ -80,6 +80,8 @@ def test_thread_dying_inside_no_grad_changes_nothing_here():
     def leaky(): set_grad_enabled(False)              # never restored: only that thread's state
     t = threading.Thread(target=leaky); t.start(); t.join()
     assert is_grad_enabled() and (tensor([1.], requires_grad=True) * 2).requires_grad
+    del t; gc.collect()
+    assert bp.core._fast                                # the dead thread was counted out: the fast path is back
 
 
 def test_backward_does_not_touch_other_threads():
