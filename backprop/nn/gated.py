@@ -31,45 +31,48 @@ def _no_double_backward(op):
 class LSTMRecurrenceFunction(Function):
     "The LSTM's time loop, $c_t = f_t c_{t-1} + i_t g_t$, $h_t = o_t\\tanh c_t$, on the scaled pre-activations $u$; VJP by BPTT."
     op = 'lstm_recurrence'
-    def forward(self, u, h0, c0, W, W_hr=None, reverse=False):
-        L, N, G = u.shape; H, P = G // 4, h0.shape[1]
-        T, S = np.empty_like(u), np.empty_like(u)               # tanh(u) and the activated gates [i, f, g, o]
-        C, TC = np.empty((L + 1, N, H), u.dtype), np.empty((L, N, H), u.dtype)   # C[k]: the cell before step k
-        HF = None if W_hr is None else np.empty((L, N, H), u.dtype)             # o ⊙ tanh(c) before the projection
-        buf = np.empty(L * N * P + N * H, u.dtype)               # one output: the states (L, N, P), then c_n (N, H)
-        hs, WT, WrT = buf[:L * N * P].reshape(L, N, P), np.ascontiguousarray(W.T), (None if W_hr is None else W_hr.T)
-        sc, off = np.full(G, .5, u.dtype), np.full(G, .5, u.dtype)
-        sc[2 * H:3 * H], off[2 * H:3 * H] = 1, 0                 # σ = tanh/2 + 1/2 on i, f, o; g stays tanh
-        C[0], h, tmp = c0, h0, np.empty((N, H), u.dtype)
+    def forward(self, u, h0, c0, W, *bw, reverse=False, bias=False, save=True):
+        "`bw`: the summed bias (if `bias`), then $W_{hr}$ (if any); `save`: keep what the backward reads."
+        L, N, G = u.shape; H, P, dt = G // 4, h0.shape[1], u.dtype
+        b, W_hr = (bw[0] if bias else None), (bw[-1] if len(bw) > bias else None)
+        buf = np.empty(L * N * P + N * H, dt)                    # one output: the states (L, N, P), then c_n (N, H)
+        hs, WrT = buf[:L * N * P].reshape(L, N, P), (None if W_hr is None else W_hr.T)
+        WT = np.ascontiguousarray(W.reshape(4, H, P).transpose(0, 2, 1))   # (4, P, H): each step's product comes out gate-major
+        u4 = u.reshape(L, N, 4, H).transpose(0, 2, 1, 3)                    # (L, 4, N, H), a view
+        B = None if b is None else np.ascontiguousarray(np.broadcast_to(b.reshape(4, 1, H), (4, N, H)))
+        a, s, cc, tc, tmp = (np.empty(shape, dt) for shape in [(4, N, H), (4, N, H), (2, N, H), (N, H), (N, H)])
+        if save:                     # what the backward reads, written while it is in cache (see the text)
+            Y, K, F = np.empty((L, 4, N, H), dt), np.empty((L, N, H), dt), np.empty((L, N, H), dt)
+            HF = None if W_hr is None else np.empty((L, N, H), dt)             # o ⊙ tanh(c) before the projection
+        c, h = c0, h0
         for k in range(L):                                       # k: step number; t: time index it reads
             t = L - 1 - k if reverse else k
-            a, s = T[k], S[k]
-            np.matmul(h, WT, out=a); a += u[t]; np.tanh(a, out=a)
-            np.multiply(a, sc, out=s); s += off
-            c = np.multiply(s[:, H:2 * H], C[k], out=C[k + 1])
-            c += np.multiply(s[:, :H], s[:, 2 * H:3 * H], out=tmp)
-            np.tanh(c, out=TC[k])
-            if W_hr is None: h = np.multiply(s[:, 3 * H:], TC[k], out=hs[t])
-            else: h = np.matmul(np.multiply(s[:, 3 * H:], TC[k], out=HF[k]), WrT, out=hs[t])
-        buf[L * N * P:] = C[L].ravel()
-        self.saved, self.reverse = (T, S, C, TC, HF), reverse
+            np.matmul(h, WT, out=a); a += u4[t]
+            if B is not None: a += B
+            np.tanh(a, out=a)                                    # tanh u; a[2] is g
+            np.multiply(a, .5, out=s); s += .5                   # σ = tanh/2 + 1/2: s[0], s[1], s[3] are i, f, o
+            if save:                                             # Y = [g·σ'_i, c_prev·σ'_f, i·tanh'_g, tanh(c)·σ'_o]
+                y = Y[k]; np.multiply(a, a, out=y); np.subtract(1, y, out=y); y[:2] *= .5; y[3] *= .5
+                y[0] *= a[2]; y[1] *= c; y[2] *= s[0]; F[k] = s[1]
+            c = np.multiply(s[1], c, out=cc[k % 2]); c += np.multiply(s[0], a[2], out=tmp)
+            np.tanh(c, out=tc)
+            if save:                                             # K = ∂h/∂c = o·(1 - tanh² c)
+                Y[k, 3] *= tc; q = np.multiply(tc, tc, out=K[k]); np.subtract(1, q, out=q); q *= s[3]
+            if W_hr is None: h = np.multiply(s[3], tc, out=hs[t])
+            else: h = np.matmul(np.multiply(s[3], tc, out=HF[k] if save else tmp), WrT, out=hs[t])
+        buf[L * N * P:] = c.ravel()
+        if save: self.saved, self.reverse, self.bias = (Y, K, F, HF), reverse, bias
         return buf
 
 # %% ../../nbs/14_gated_rnn.ipynb #34c2205e
 def _lstm_backward(self, g):
     _no_double_backward(self.op)
     u, h0, c0, W = (t.array for t in self.inputs[:4])
-    W_hr = self.inputs[4].array if len(self.inputs) > 4 else None
-    (T, S, C, TC, HF), rev = self.saved, self.reverse
+    W_hr = self.inputs[-1].array if len(self.inputs) > 4 + self.bias else None
+    (Y, K, F, HF), rev = self.saved, self.reverse
     L, N, G = u.shape; H, P = G // 4, h0.shape[1]
     gh, gc = g.array[:L * N * P].reshape(L, N, P), g.array[L * N * P:].reshape(N, H)
-    # local derivatives of all steps at once: M = [g·σ'_i, c_prev·σ'_f, i·tanh'_g, tanh(c)·σ'_o] (w.r.t. u)
-    sc = np.full(G, -.5, u.dtype); sc[2 * H:3 * H] = -1
-    M = np.multiply(T, T); M *= sc; M -= sc                  # σ' = (1 - tanh²)/2 w.r.t. u on i, f, o; tanh' = 1 - g²
-    M4, S4 = M.reshape(L, N, 4, H), S.reshape(L, N, 4, H)
-    M4[:, :, 0] *= S4[:, :, 2]; M4[:, :, 1] *= C[:L]; M4[:, :, 2] *= S4[:, :, 0]; M4[:, :, 3] *= TC
-    K = np.multiply(TC, TC); np.subtract(1, K, out=K); K *= S4[:, :, 3]      # ∂h/∂c = o·tanh'(c)
-    dA = np.empty_like(u); dA4 = dA.reshape(L, N, 4, H)
+    dA = np.empty_like(u); dA4 = dA.reshape(L, N, 4, H).transpose(0, 2, 1, 3)     # Ā, and a gate-major view of it
     dH = None if W_hr is None else np.empty((L, N, P), u.dtype)
     carry, dh, dc, dcc = np.zeros((N, P), u.dtype), np.empty((N, P), u.dtype), np.empty((N, H), u.dtype), gc.copy()
     for k in reversed(range(L)):
@@ -78,9 +81,8 @@ def _lstm_backward(self, g):
         if W_hr is None: dhf = dh
         else: dH[t] = dh; dhf = dh @ W_hr
         np.multiply(dhf, K[k], out=dc); dc += dcc                     # c̄_t = h̄_t·o·tanh'(c_t) + f_{t+1}·c̄_{t+1}
-        np.multiply(M4[k, :, :3], dc[:, None], out=dA4[t, :, :3])
-        np.multiply(M4[k, :, 3], dhf, out=dA4[t, :, 3])
-        np.multiply(dc, S4[k, :, 1], out=dcc)
+        np.multiply(Y[k, :3], dc, out=dA4[t, :3]); np.multiply(Y[k, 3], dhf, out=dA4[t, 3])
+        np.multiply(dc, F[k], out=dcc)
         np.matmul(dA[t], W, out=carry)
     need = [t.requires_grad for t in self.inputs]
     gW = None
@@ -89,7 +91,8 @@ def _lstm_backward(self, g):
         a, b, first = (dA[:-1], hs[1:], dA[-1]) if rev else (dA[1:], hs[:-1], dA[0])
         gW = a.reshape(-1, G).T @ b.reshape(-1, P) + first.T @ h0
     out = [dA if need[0] else None, carry if need[1] else None, dcc if need[2] else None, gW]
-    if W_hr is not None: out.append(dH.reshape(-1, P).T @ (HF[::-1] if rev else HF).reshape(-1, H) if need[4] else None)
+    if self.bias: out.append(dA.reshape(-1, G).sum(0) if need[4] else None)       # b̄ = Σ_t Σ_n Ā_t
+    if W_hr is not None: out.append(dH.reshape(-1, P).T @ (HF[::-1] if rev else HF).reshape(-1, H) if need[-1] else None)
     return tuple(None if a is None else _wrap(a) for a in out)
 LSTMRecurrenceFunction.backward = _lstm_backward
 
@@ -98,10 +101,12 @@ def _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, reverse=
     "One LSTM layer in one direction on time-major `x` (L, N, I) -> (all states (L, N, P), c_n (N, H))."
     L, N, P, H = x.shape[0], x.shape[1], h0.shape[-1], w_hh.shape[0] // 4
     s = _gate_scale('ssts', H, w_hh.dtype)                      # the halving is part of the graph: its VJP is the engine's
-    b = None if b_ih is None else (b_ih + b_hh) * s[:, 0]       # both biases enter every step: add them once
-    u = linear(x, w_ih * s, b)                                  # every step's input projection: one product
-    args = (u, h0, c0, w_hh * s) if w_hr is None else (u, h0, c0, w_hh * s, w_hr)
-    out = LSTMRecurrenceFunction.apply(*args, reverse=reverse)
+    u = linear(x, w_ih * s)                                     # every step's input projection: one product
+    args = [u, h0, c0, w_hh * s]
+    if b_ih is not None: args.append((b_ih + b_hh) * s[:, 0])   # both biases enter every step: summed once, added in the loop
+    if w_hr is not None: args.append(w_hr)
+    save = is_grad_enabled() and any(a.requires_grad for a in args)   # no graph, nothing to keep for a backward
+    out = LSTMRecurrenceFunction.apply(*args, reverse=reverse, bias=b_ih is not None, save=save)
     return out[:L * N * P].reshape(L, N, P), out[L * N * P:].reshape(N, H)
 
 # %% ../../nbs/14_gated_rnn.ipynb #6bfbdc4f
