@@ -349,6 +349,12 @@ for _dt, _name in _TYPE_NAMES.items():
     globals()[_name] = _LegacyTensorType(_name, (), {'dtype': _dt, '__doc__': f"The legacy constructor for {_dt} tensors, as `torch.{_name}`."})
 _all_ = ['FloatTensor', 'DoubleTensor', 'HalfTensor', 'LongTensor', 'IntTensor', 'ShortTensor', 'CharTensor', 'ByteTensor', 'BoolTensor']
 
+def _detach_(self)->Tensor:
+    "Cut this tensor from the graph that made it, in place: it becomes a leaf that does not require grad, as `torch.Tensor.detach_`."
+    self._ctx, self.requires_grad = None, False
+    return self
+Tensor.detach_ = _detach_
+
 # %% ../nbs/17_torch_compat.ipynb #11744e66
 _FRESH_SEED = 67280421310721          # the seed of a new torch.Generator: new generators are reproducible there too
 
