@@ -708,6 +708,8 @@ def _accumulate_leaf(t, g, gin, create_graph):
     elif create_graph or t.grad.requires_grad: t.grad = t.grad + g
     else: t.grad.array += g.array
 
+
+# %% ../nbs/01_core.ipynb #a7f00021
 def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bool=False, inputs:list=None):
     "Reverse-mode sweep from `roots` seeded with `grads`: accumulate into leaves' `.grad`, or, given `inputs`, return their gradients."
     if retain_graph is None: retain_graph = create_graph
