@@ -34,7 +34,8 @@ from .ops import (exp, log, sqrt, abs, tanh, sigmoid, relu, maximum, minimum, cl
 from .ops import (tan, asin, acos, atan, atan2, arcsin, arccos, arctan, arctan2, sinh, cosh, reciprocal,
     isnan, isinf, isfinite, nan_to_num, clamp_min, clamp_max, lerp, logaddexp, addmm, addcmul, addcdiv, diagonal, trace,
     movedim, moveaxis, swapaxes, swapdims, repeat_interleave, tile, masked_select, count_nonzero, argwhere, diff,
-    broadcast_to, clone, detach, unique, meshgrid, index_add, index_copy, index_fill)
+    broadcast_to, clone, detach, unique, meshgrid, index_add, index_copy, index_fill,
+    logit, var_mean, std_mean, searchsorted, bucketize)
 from .nn.layers import cosine_similarity
 from types import SimpleNamespace
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError

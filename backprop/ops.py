@@ -23,7 +23,7 @@ __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'log
            'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'atan2', 'reciprocal', 'nan_to_num', 'clamp_min', 'clamp_max',
            'lerp', 'logaddexp', 'addmm', 'addcmul', 'addcdiv', 'diagonal', 'trace', 'movedim', 'repeat_interleave',
            'tile', 'masked_select', 'count_nonzero', 'argwhere', 'diff', 'broadcast_to', 'clone', 'detach', 'unique',
-           'meshgrid']
+           'meshgrid', 'logit', 'var_mean', 'std_mean', 'searchsorted', 'bucketize']
 
 # %% ../nbs/03_ops.ipynb #f68ba982
 import numpy as np, builtins, math, string, inspect, functools, warnings
@@ -799,12 +799,14 @@ class LogSoftmax(Function):
     def backward(self, g): return g - self.out().exp() * g.sum(self.dim, keepdim=True),
 
 def _softmax_input(x, dim, dtype, op):
-    if dim is None: raise TypeError(f"{op}: `dim` is required (the dim the probabilities sum over)")
     x = _float(x) if dtype is None else _tensor(x).to(dtype)
+    if dim is None:                    # old code's F.softmax(x): PyTorch's legacy choice, with its warning
+        warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X as an argument.", UserWarning, stacklevel=3)
+        dim = 0 if x.ndim in (0, 1, 3) else 1
     return x, _dim(dim, x.ndim, op)
 
 def softmax(input:Tensor, # logits
-            dim:int, # the dim along which the result sums to 1
+            dim:int=None, # the dim along which the result sums to 1 (None: the legacy implicit choice, with a warning)
             dtype=None, # cast to this dtype first
            )->Tensor: # probabilities, same shape as `input`
     "$e^{x_i}/\\sum_j e^{x_j}$ along `dim`, stable for large logits, as `torch.softmax`."
@@ -812,7 +814,7 @@ def softmax(input:Tensor, # logits
     return Softmax.apply(_up(x), dim=d).to(x.dtype)
 
 def log_softmax(input:Tensor, # logits
-                dim:int, # the dim along which `exp` of the result sums to 1
+                dim:int=None, # the dim along which `exp` of the result sums to 1 (None: legacy implicit choice)
                 dtype=None, # cast to this dtype first
                )->Tensor: # log-probabilities, same shape as `input`
     "$x_i - \\log\\sum_j e^{x_j}$ along `dim`, stable for large logits, as `torch.log_softmax`."
@@ -1882,3 +1884,50 @@ def meshgrid(*tensors, # 1-D tensors (or one list of them)
     return tuple(out)
 
 Tensor.unique = unique
+
+# %% ../nbs/03_ops.ipynb #8d713a08
+def logit(input:Tensor, # probabilities in [0, 1]
+          eps:float=None, # if given, clamp to [eps, 1 - eps] first (the gradient is 0 outside)
+         )->Tensor: # $\log\frac{p}{1-p}$
+    "The inverse of the sigmoid, $\\log p - \\log(1 - p)$, as `torch.logit`."
+    p = _float(input)
+    if eps is not None: p = clamp(p, eps, 1 - eps)
+    return p.log() - (-p).log1p()
+
+def var_mean(input:Tensor, dim=None, *, correction:int=1, keepdim:bool=False)->tuple:
+    "(variance, mean) over `dim` in one call, as `torch.var_mean`."
+    return var(input, dim, correction=correction, keepdim=keepdim), mean(input, dim, keepdim=keepdim)
+
+def std_mean(input:Tensor, dim=None, *, correction:int=1, keepdim:bool=False)->tuple:
+    "(standard deviation, mean) over `dim` in one call, as `torch.std_mean`."
+    return std(input, dim, correction=correction, keepdim=keepdim), mean(input, dim, keepdim=keepdim)
+
+def searchsorted(sorted_sequence:Tensor, # ascending along its last dim; 1-D, or the same leading dims as `values`
+                 values, # a tensor or a number to place
+                 *, right:bool=False, # False: the first position where the value fits (numpy's side='left')
+                    side:str=None, # 'left' or 'right', the same choice spelled out
+                    out_int32:bool=False, # return int32 instead of int64
+                )->Tensor: # insertion indices, `values`' shape
+    "For each value, the index where inserting it keeps the sequence sorted, as `torch.searchsorted` (not differentiable)."
+    s, v = _tensor(sorted_sequence).array, np.asarray(values.array if isinstance(values, Tensor) else values)
+    side = side or ('right' if right else 'left')
+    if s.ndim == 1: r = np.searchsorted(s, v, side=side)
+    else:                                                   # one search per row of the leading dims
+        if s.shape[:-1] != v.shape[:-1]: raise RuntimeError(f"searchsorted(): boundaries tensor should be 1 dimension or the first N-1 dimensions of boundaries tensor and input value tensor must match, but we got boundaries tensor {list(s.shape)} and input value tensor {list(v.shape)}")
+        r = np.stack([np.searchsorted(a, b, side=side) for a, b in zip(s.reshape(-1, s.shape[-1]), v.reshape(-1, v.shape[-1]))]).reshape(v.shape)
+    return _wrap(np.asarray(r, np.int32 if out_int32 else np.int64))
+
+def bucketize(input, # values to place
+              boundaries:Tensor, # 1-D, ascending
+              *, right:bool=False, # False: boundaries[i-1] < x <= boundaries[i]; True: boundaries[i-1] <= x < boundaries[i]
+                 out_int32:bool=False,
+             )->Tensor: # the bucket index of each value
+    "The index of the bucket each value falls in, as `torch.bucketize` (its `right` is `searchsorted`'s `right`)."
+    b = _tensor(boundaries)
+    if b.ndim != 1: raise RuntimeError(f"bucketize: boundaries tensor must be 1 dimension, but got dim({b.ndim})")
+    return searchsorted(b, input, right=right, out_int32=out_int32)
+
+Tensor.logit = logit
+for _m in ('lerp', 'addcmul', 'addcdiv', 'clamp_min', 'clamp_max', 'logit', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh',
+           'atan2', 'reciprocal', 'nan_to_num'):
+    setattr(Tensor, _m + '_', _inplace_of(_m))

@@ -133,3 +133,37 @@ def test_float16_cumsum_accumulates_in_float32():
     got, want = bp.tensor(h).cumsum(0), torch.tensor(h).cumsum(0)
     assert got.dtype == np.float16
     np.testing.assert_array_equal(got.array, want.numpy())      # exact up to 2048, rounded beyond, inf past 65504
+
+def test_logit_var_mean_searchsorted_and_inplace_forms():
+    p = np.random.default_rng(1).uniform(0.02, 0.98, size=(3, 4))
+    check(bp.logit, torch.logit, p)
+    check(lambda t: bp.logit(t, eps=0.1), lambda t: torch.logit(t, eps=0.1), p)
+    for f in ('var_mean', 'std_mean'):
+        for kw in [dict(), dict(dim=1), dict(dim=0, correction=0, keepdim=True)]:
+            for g, w in zip(getattr(bp, f)(bp.tensor(p), **kw), getattr(torch, f)(torch.tensor(p), **kw)):
+                np.testing.assert_allclose(g.array, w.numpy(), rtol=1e-12)
+    s, v = np.array([1, 3, 3, 5]), np.array([[0, 3, 6], [3, 4, 5]])
+    for right in (False, True):
+        np.testing.assert_array_equal(bp.searchsorted(bp.tensor(s), bp.tensor(v), right=right).array,
+                                      torch.searchsorted(torch.tensor(s), torch.tensor(v), right=right).numpy())
+        np.testing.assert_array_equal(bp.bucketize(bp.tensor(v), bp.tensor(s), right=right).array,
+                                      torch.bucketize(torch.tensor(v), torch.tensor(s), right=right).numpy())
+    s2 = np.sort(np.random.default_rng(2).normal(size=(2, 5)), axis=1)
+    v2 = np.random.default_rng(3).normal(size=(2, 3))
+    np.testing.assert_array_equal(bp.searchsorted(bp.tensor(s2), bp.tensor(v2)).array, torch.searchsorted(torch.tensor(s2), torch.tensor(v2)).numpy())
+    for name, args in [('lerp_', (np.ones((3, 4)), 0.3)), ('clamp_min_', (0.5,)), ('clamp_max_', (0.5,)), ('logit_', ()),
+                       ('addcmul_', (p, p)), ('atan_', ()), ('reciprocal_', ())]:
+        a, b = bp.tensor(p.copy()), torch.tensor(p.copy())
+        getattr(a, name)(*[bp.tensor(x) if isinstance(x, np.ndarray) else x for x in args])
+        getattr(b, name)(*[torch.tensor(x) if isinstance(x, np.ndarray) else x for x in args])
+        np.testing.assert_allclose(a.array, b.numpy(), rtol=1e-12, err_msg=name)
+
+def test_softmax_without_dim_is_the_legacy_choice():
+    for shape in [(4,), (2, 3), (2, 3, 4), (2, 3, 4, 5)]:
+        x = np.random.default_rng(0).normal(size=shape)
+        with pytest.warns(UserWarning, match='Implicit dimension'): got = bp.nn.functional.softmax(bp.tensor(x))
+        with pytest.warns(UserWarning): want = torch.nn.functional.softmax(torch.tensor(x))
+        np.testing.assert_allclose(got.array, want.numpy(), rtol=1e-12)
+        with pytest.warns(UserWarning): got = bp.nn.functional.log_softmax(bp.tensor(x))
+        with pytest.warns(UserWarning): want = torch.nn.functional.log_softmax(torch.tensor(x))
+        np.testing.assert_allclose(got.array, want.numpy(), rtol=1e-12)
