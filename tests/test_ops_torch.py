@@ -560,7 +560,7 @@ def test_getitem_out_of_range_raises_indexerror(shape, idx):
     with pytest.raises(IndexError):
         torch.zeros(shape)[idx]
     with pytest.raises(IndexError):
-        bp.zeros(*shape)[idx]
+        bp.zeros(shape)[idx]
 
 # ---------------------------------------------------------------- gather
 @SET
