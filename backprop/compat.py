@@ -187,11 +187,18 @@ def _fill_dtype(v):
     if isinstance(v, numbers.Real): return core._default_dtype
     raise TypeError(f"full: fill_value must be a bool, int or float, got {type(v).__name__}")
 
+def _fits(v, dt:np.dtype, op:str):
+    "`v`, checked to fit an integer dtype as PyTorch checks it (numpy would wrap or raise OverflowError)."
+    if dt.kind in 'iu' and not isinstance(v, (builtins.bool, np.bool_)):
+        info = np.iinfo(dt)
+        if not info.min <= v <= info.max: raise RuntimeError(f"{op}: value {v} cannot be converted to type {dt} without overflow")
+    return v
+
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad:bool=False, pin_memory:bool=False)->Tensor:
     "A tensor of shape `size` filled with `fill_value`; the dtype follows `fill_value` (7 -> int64, 7. -> float32), as `torch.full`."
     if not isinstance(size, (tuple, list)): raise TypeError(f"full(): argument 'size' (position 1) must be tuple of ints, not {type(size).__name__}")
     dt = _factory('full', dtype, device, layout, out, requires_grad) or _fill_dtype(fill_value)
-    v = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+    v = _fits(fill_value.item() if isinstance(fill_value, Tensor) else fill_value, dt, 'full')
     return _out(core.full(_shape((size,), 'full'), v, dtype=dt, requires_grad=requires_grad), out)
 
 def _like(op, input, dtype, layout, device, requires_grad)->np.dtype:
@@ -209,7 +216,8 @@ def empty_like(input, *, dtype=None, layout=None, device=None, requires_grad:boo
     return core.empty(*input.shape, dtype=_like('empty_like', input, dtype, layout, device, requires_grad), requires_grad=requires_grad)
 def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requires_grad:bool=False, memory_format=None)->Tensor:
     "`fill_value` everywhere, with `input`'s shape and dtype, as `torch.full_like`."
-    return core.full(input.shape, fill_value, dtype=_like('full_like', input, dtype, layout, device, requires_grad), requires_grad=requires_grad)
+    dt = _like('full_like', input, dtype, layout, device, requires_grad)
+    return core.full(input.shape, _fits(fill_value, dt, 'full_like'), dtype=dt, requires_grad=requires_grad)
 
 def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None, requires_grad:bool=False)->Tensor:
     "Values from `start` to `end` (exclusive) by `step`: int64 for integer arguments, else the default float, as `torch.arange`."
@@ -324,7 +332,7 @@ Tensor.new_empty = _new('new_empty', lambda s, dt, rg: core.empty(*s, dtype=dt, 
 def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad:bool=False, layout=None, pin_memory:bool=False):
     "`fill_value` everywhere in shape `size`, in this tensor's dtype unless `dtype`, as `torch.Tensor.new_full`."
     dt = _factory('new_full', dtype, device, layout) or self.array.dtype
-    return core.full(_shape((size,), 'new_full'), fill_value, dtype=dt, requires_grad=requires_grad)
+    return core.full(_shape((size,), 'new_full'), _fits(fill_value, dt, 'new_full'), dtype=dt, requires_grad=requires_grad)
 def _new_tensor(self, data, *, dtype=None, device=None, requires_grad:bool=False, layout=None, pin_memory:bool=False):
     "A copy of `data` as a new leaf, in this tensor's dtype unless `dtype`, as `torch.Tensor.new_tensor`."
     if isinstance(data, Tensor):
