@@ -76,8 +76,8 @@ class set_grad_enabled(_GradMode):
 
 
 # %% ../nbs/01_core.ipynb #88443678
-class ShapeError(ValueError):
-    "An op got operands whose shapes or dtypes do not fit together."
+class ShapeError(ValueError, RuntimeError):
+    "An op got operands whose shapes or dtypes do not fit together (a `RuntimeError`, as PyTorch raises, and a `ValueError`, as numpy does)."
 
 def _op_error(op, arrays, e):
     "The error to raise when numpy rejects an op's operands: same kind (IndexError, TypeError, else ShapeError), naming the op, shapes and dtypes."
