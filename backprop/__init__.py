@@ -35,7 +35,7 @@ from .ops import (tan, asin, acos, atan, atan2, arcsin, arccos, arctan, arctan2,
     isnan, isinf, isfinite, nan_to_num, clamp_min, clamp_max, lerp, logaddexp, addmm, addcmul, addcdiv, diagonal, trace,
     movedim, moveaxis, swapaxes, swapdims, repeat_interleave, tile, masked_select, count_nonzero, argwhere, diff,
     broadcast_to, clone, detach, unique, meshgrid, index_add, index_copy, index_fill,
-    logit, var_mean, std_mean, searchsorted, bucketize)
+    logit, var_mean, std_mean, searchsorted, bucketize, cumprod)
 from .nn.layers import cosine_similarity
 from types import SimpleNamespace
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError

@@ -23,7 +23,7 @@ __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'log
            'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'atan2', 'reciprocal', 'nan_to_num', 'clamp_min', 'clamp_max',
            'lerp', 'logaddexp', 'addmm', 'addcmul', 'addcdiv', 'diagonal', 'trace', 'movedim', 'repeat_interleave',
            'tile', 'masked_select', 'count_nonzero', 'argwhere', 'diff', 'broadcast_to', 'clone', 'detach', 'unique',
-           'meshgrid', 'logit', 'var_mean', 'std_mean', 'searchsorted', 'bucketize']
+           'meshgrid', 'logit', 'var_mean', 'std_mean', 'searchsorted', 'bucketize', 'CumProd', 'cumprod']
 
 # %% ../nbs/03_ops.ipynb #f68ba982
 import numpy as np, builtins, math, string, inspect, functools, warnings
@@ -1931,3 +1931,42 @@ Tensor.logit = logit
 for _m in ('lerp', 'addcmul', 'addcdiv', 'clamp_min', 'clamp_max', 'logit', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh',
            'atan2', 'reciprocal', 'nan_to_num'):
     setattr(Tensor, _m + '_', _inplace_of(_m))
+
+# %% ../nbs/03_ops.ipynb #64d37913
+def _cumprod_vjp(x:Tensor, g:Tensor, d:int)->Tensor:
+    "$\\bar x_k = \\sum_{i \\ge k} \\bar y_i \\prod_{j \\le i, j \\ne k} x_j$, without dividing by a zero (see the derivation)."
+    rcs = lambda t: CumSum.apply(t, dim=d, reverse=True)                       # sums over i >= k
+    zero = x.array == 0
+    if not zero.any(): return rcs(g * CumProd.apply(x, dim=d)) / x
+    has = zero.any(d, keepdims=True)
+    m = np.where(has, zero.argmax(d, keepdims=True), x.shape[d])              # each slice's first zero (n: none)
+    k = np.arange(x.shape[d]).reshape([-1 if i == d else 1 for i in range(x.ndim)])
+    at, one = _wrap(k == m), _wrap(np.ones((), x.dtype))
+    xm = where(_wrap(has), (x * at).sum(d, keepdim=True), one)               # x_m (zero, but its gradient matters)
+    x1 = where(at, one, x)                                                    # x with its first zero replaced by 1
+    g1 = where(_wrap(k >= m), xm * g, g)                                      # products through i >= m carry x_m
+    return where(at, rcs(g * CumProd.apply(x1, dim=d)), _cumprod_vjp(x1, g1, d))
+
+class CumProd(Function):
+    "$y_i = \\prod_{j \\le i} x_j$ along `dim`; VJP `_cumprod_vjp`, exact at zeros and differentiable again."
+    op = 'cumprod'
+    saves = ()
+    def forward(self, x, dim):
+        self.dim = dim
+        acc = np.float32 if x.dtype == np.float16 else None
+        with np.errstate(over='ignore'): return np.cumprod(x, axis=dim, dtype=acc).astype(x.dtype, copy=False)
+    def backward(self, g): return _cumprod_vjp(self.inputs[0], g, self.dim),
+
+def cumprod(input:Tensor, # any tensor
+            dim:int, # the dim to multiply along
+            *, dtype=None, # cast to this dtype first
+           )->Tensor: # running products, same shape
+    "Running products along `dim`, as `torch.cumprod` (bool and integer inputs in int64); the gradient is exact at zeros."
+    x = _tensor(input)
+    if dtype is not None or x.array.dtype.kind in 'biu': x = x.to(dtype or np.int64)
+    d = _dim(dim, x.ndim, 'cumprod')
+    if x.ndim == 0: return x.clone()
+    if x.dtype.kind != 'f': return _wrap(np.cumprod(x.array, axis=d))
+    return CumProd.apply(x, dim=d)
+Tensor.cumprod = cumprod
+Tensor.cumprod_ = _inplace_of('cumprod')

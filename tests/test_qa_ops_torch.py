@@ -167,3 +167,18 @@ def test_softmax_without_dim_is_the_legacy_choice():
         with pytest.warns(UserWarning): got = bp.nn.functional.log_softmax(bp.tensor(x))
         with pytest.warns(UserWarning): want = torch.nn.functional.log_softmax(torch.tensor(x))
         np.testing.assert_allclose(got.array, want.numpy(), rtol=1e-12)
+
+@S
+@given(shapes, st.integers(0, 2**31), st.floats(0, 0.6))
+def test_cumprod_with_zeros(shape, seed, pzero):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape) * (rng.uniform(size=shape) > pzero)             # some exact zeros
+    for d in range(len(shape)):
+        check(lambda t: bp.cumprod(t, d), lambda t: torch.cumprod(t, d), x)
+    if shape[-1] == 1: return                                                  # the gradient is constant: no double backward
+    xb = bp.tensor(x, requires_grad=True); xt = torch.tensor(x, requires_grad=True)
+    gb, = bp.autograd.grad(bp.cumprod(xb, -1).sum(), [xb], create_graph=True)
+    gt, = torch.autograd.grad(torch.cumprod(xt, -1).sum(), [xt], create_graph=True)
+    w = rng.normal(size=shape)
+    (gb * bp.tensor(w)).sum().backward(); (gt * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(xb.grad.array, xt.grad.numpy(), atol=1e-10)     # double backward, zeros included
