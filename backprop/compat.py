@@ -188,10 +188,11 @@ def _fill_dtype(v):
     raise TypeError(f"full: fill_value must be a bool, int or float, got {type(v).__name__}")
 
 def _fits(v, dt:np.dtype, op:str):
-    "`v`, checked to fit an integer dtype as PyTorch checks it (numpy would wrap or raise OverflowError)."
-    if dt.kind in 'iu' and not isinstance(v, (builtins.bool, np.bool_)):
-        info = np.iinfo(dt)
-        if not info.min <= v <= info.max: raise RuntimeError(f"{op}: value {v} cannot be converted to type {dt} without overflow")
+    "`v` for an integer dtype as PyTorch converts it: an integer wraps around (-1 -> 255 in uint8), a float must fit."
+    if dt.kind not in 'iu' or isinstance(v, (builtins.bool, np.bool_)): return v
+    if isinstance(v, numbers.Integral): return np.array(v, np.int64).astype(dt)          # two's complement, as a C cast
+    info = np.iinfo(dt)
+    if not info.min <= v <= info.max: raise RuntimeError(f"{op}: value {v} cannot be converted to type {dt} without overflow")
     return v
 
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad:bool=False, pin_memory:bool=False)->Tensor:

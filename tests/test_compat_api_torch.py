@@ -115,7 +115,7 @@ def test_manual_seed_reproducible():
 from hypothesis import given, settings, strategies as st
 DTYPES = ['float32', 'float64', 'float16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool']
 shapes = st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple)
-fills = st.one_of(st.booleans(), st.integers(-5, 5), st.floats(-3, 3, allow_nan=False).map(lambda v: round(v, 3)))
+fills = st.one_of(st.booleans(), st.integers(-5, 5), st.integers(-300, 300), st.floats(-300, 300, allow_nan=False).map(lambda v: float(round(v))), st.floats(-3, 3, allow_nan=False).map(lambda v: round(v, 3)))
 
 def _same(a, b, what):
     assert _norm_dtype(a.dtype) == _norm_dtype(b.dtype), f"{what}: dtype {a.dtype} vs PyTorch {b.dtype}"
