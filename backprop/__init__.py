@@ -35,7 +35,9 @@ from .ops import (tan, asin, acos, atan, atan2, arcsin, arccos, arctan, arctan2,
     isnan, isinf, isfinite, nan_to_num, clamp_min, clamp_max, lerp, logaddexp, addmm, addcmul, addcdiv, diagonal, trace,
     movedim, moveaxis, swapaxes, swapdims, repeat_interleave, tile, masked_select, count_nonzero, argwhere, diff,
     broadcast_to, clone, detach, unique, meshgrid, index_add, index_copy, index_fill,
-    logit, var_mean, std_mean, searchsorted, bucketize, cumprod)
+    logit, var_mean, std_mean, searchsorted, bucketize, cumprod, det)
+from .ops import inv as inverse
+from .ops import inv as _inv, solve as _solve, matrix_norm as _matrix_norm, linalg_norm as _linalg_norm
 from .nn.layers import cosine_similarity
 from types import SimpleNamespace
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
@@ -47,4 +49,4 @@ import backprop.safetensors
 from . import amp                            # bp.amp.GradScaler, as torch.amp
 
 # %% ../nbs/99_api.ipynb #755fb8d3
-linalg = SimpleNamespace(vector_norm=vector_norm)   # `bp.linalg.vector_norm`, as `torch.linalg.vector_norm`
+linalg = SimpleNamespace(vector_norm=vector_norm, norm=_linalg_norm, matrix_norm=_matrix_norm, inv=_inv, solve=_solve, det=det)   # as `torch.linalg`

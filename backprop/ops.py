@@ -23,7 +23,8 @@ __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'log
            'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'atan2', 'reciprocal', 'nan_to_num', 'clamp_min', 'clamp_max',
            'lerp', 'logaddexp', 'addmm', 'addcmul', 'addcdiv', 'diagonal', 'trace', 'movedim', 'repeat_interleave',
            'tile', 'masked_select', 'count_nonzero', 'argwhere', 'diff', 'broadcast_to', 'clone', 'detach', 'unique',
-           'meshgrid', 'logit', 'var_mean', 'std_mean', 'searchsorted', 'bucketize', 'CumProd', 'cumprod']
+           'meshgrid', 'logit', 'var_mean', 'std_mean', 'searchsorted', 'bucketize', 'CumProd', 'cumprod', 'Inv',
+           'Solve', 'Det', 'inv', 'solve', 'det', 'matrix_norm', 'linalg_norm']
 
 # %% ../nbs/03_ops.ipynb #f68ba982
 import numpy as np, builtins, math, string, inspect, functools, warnings
@@ -1970,3 +1971,59 @@ def cumprod(input:Tensor, # any tensor
     return CumProd.apply(x, dim=d)
 Tensor.cumprod = cumprod
 Tensor.cumprod_ = _inplace_of('cumprod')
+
+# %% ../nbs/03_ops.ipynb #3f75bb3b
+class Inv(Function):
+    "$Y = A^{-1}$ (batched); VJP $\\bar A = -Y^\\top \\bar Y Y^\\top$."
+    saves = ()
+    def forward(self, a): return np.linalg.inv(a)
+    def backward(self, g):
+        yt = self.out().mT
+        return -(yt @ g @ yt),
+
+class Solve(Function):
+    "$X = A^{-1}B$ (batched); VJP $\\bar B = A^{-\\top}\\bar X$, $\\bar A = -\\bar B X^\\top$."
+    def forward(self, a, b): return np.linalg.solve(a, b)
+    def backward(self, g):
+        gb = solve(self.inputs[0].mT, g)
+        return (-(gb @ self.out().mT) if self.needs(0) else None), gb
+
+class Det(Function):
+    "$d = \\det A$ (batched); VJP $\\bar A = \\bar d\\, d\\, A^{-\\top}$ (invertible $A$)."
+    def forward(self, a): return np.linalg.det(a)
+    def backward(self, g):
+        a = self.inputs[0]
+        return (g * self.out()).unsqueeze(-1).unsqueeze(-1) * inv(a).mT,
+
+def _square(a, op):
+    a = _float(a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]: raise RuntimeError(f"linalg.{op}: A must be batches of square matrices, but they are {a.shape[-2] if a.ndim > 1 else a.ndim} by {a.shape[-1] if a.ndim else 0} matrices")
+    return a
+
+def inv(A:Tensor)->Tensor:
+    "The inverse of each square matrix in `A` (..., n, n), as `torch.linalg.inv` (singular: numpy's LinAlgError)."
+    return Inv.apply(_square(A, 'inv'))
+
+def solve(A:Tensor, # (..., n, n), invertible
+          B:Tensor, # (..., n, k), or (n,) / (..., n) for one right-hand side
+         )->Tensor: # X with A X = B
+    "Solve $AX = B$ for $X$, as `torch.linalg.solve` (a vector `B` gives a vector `X`)."
+    a, b = _square(A, 'solve'), _float(B)
+    if b.ndim == a.ndim - 1: return Solve.apply(a, b.unsqueeze(-1)).squeeze(-1)
+    return Solve.apply(a, b)
+
+def det(A:Tensor)->Tensor:
+    "The determinant of each square matrix in `A`, as `torch.linalg.det`."
+    return Det.apply(_square(A, 'det'))
+
+def matrix_norm(A:Tensor, ord='fro', dim=(-2, -1), keepdim:bool=False)->Tensor:
+    "The Frobenius norm over the two dims `dim` (other orders need an SVD), as `torch.linalg.matrix_norm`."
+    if ord != 'fro': raise NotImplementedError(f"matrix_norm: only ord='fro' is supported here, got {ord!r}")
+    return vector_norm(A, 2, dim, keepdim)
+
+def linalg_norm(A:Tensor, ord=None, dim=None, keepdim:bool=False)->Tensor:
+    "`torch.linalg.norm`: with `ord=None` the 2-norm of all entries (Frobenius for matrices); a number for vectors."
+    if ord in (None, 'fro') or (isinstance(dim, int) or (dim is None and _tensor(A).ndim == 1)):
+        return vector_norm(A, 2 if ord in (None, 'fro') else ord, dim, keepdim)
+    raise NotImplementedError(f"linalg.norm: matrix ord={ord!r} needs an SVD; use ord=None/'fro' or vector orders")
+Tensor.inverse, Tensor.det = inv, det

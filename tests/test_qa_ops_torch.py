@@ -182,3 +182,17 @@ def test_cumprod_with_zeros(shape, seed, pzero):
     w = rng.normal(size=shape)
     (gb * bp.tensor(w)).sum().backward(); (gt * torch.tensor(w)).sum().backward()
     np.testing.assert_allclose(xb.grad.array, xt.grad.numpy(), atol=1e-10)     # double backward, zeros included
+
+@S
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(0, 2**31))
+def test_linalg_inv_solve_det(n, b, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(b, n, n)) + 2 * n * np.eye(n)                        # well conditioned
+    check(bp.linalg.inv, torch.linalg.inv, A, atol=1e-9)
+    check(bp.linalg.det, torch.linalg.det, A, atol=1e-8)
+    check(bp.inverse, torch.inverse, A[0], atol=1e-9)
+    check(bp.linalg.solve, torch.linalg.solve, A, rng.normal(size=(b, n, 2)), atol=1e-9)
+    check(bp.linalg.solve, torch.linalg.solve, A[0], rng.normal(size=n), atol=1e-9)
+    check(bp.linalg.norm, torch.linalg.norm, A)
+    check(bp.linalg.matrix_norm, torch.linalg.matrix_norm, A)
+    check(lambda t: bp.linalg.norm(t, 1, dim=-1), lambda t: torch.linalg.norm(t, 1, dim=-1), A + 0.1)
