@@ -188,12 +188,13 @@ def _fill_dtype(v):
     raise TypeError(f"full: fill_value must be a bool, int or float, got {type(v).__name__}")
 
 def _fits(v, dt:np.dtype, op:str):
-    "`v` for an integer dtype as PyTorch converts it: an integer wraps around (-1 -> 255 in uint8), a float must fit."
+    "`v` for an integer dtype as PyTorch checks it: it must fit, except that a negative integer may wrap into an unsigned type (-1 -> 255)."
     if dt.kind not in 'iu' or isinstance(v, (builtins.bool, np.bool_)): return v
-    if isinstance(v, numbers.Integral): return np.array(v, np.int64).astype(dt)          # two's complement, as a C cast
     info = np.iinfo(dt)
-    if not info.min <= v <= info.max: raise RuntimeError(f"{op}: value {v} cannot be converted to type {dt} without overflow")
-    return v
+    wraps = dt.kind == 'u' and isinstance(v, numbers.Integral)
+    if not (-info.max if wraps else info.min) <= v <= info.max:
+        raise RuntimeError(f"{op}: value {v} cannot be converted to type {dt} without overflow")
+    return np.array(v, np.int64).astype(dt) if wraps else v         # two's complement, as a C cast
 
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad:bool=False, pin_memory:bool=False)->Tensor:
     "A tensor of shape `size` filled with `fill_value`; the dtype follows `fill_value` (7 -> int64, 7. -> float32), as `torch.full`."

@@ -7,6 +7,7 @@ import backprop as bp
 torch = pytest.importorskip('torch')
 
 VALUES = [  # deterministic expressions: same dtype, shape and values
+    "T.full((1,), -200, dtype=T.uint8)", "T.full((1,), 300, dtype=T.int16)", "T.full((2,), 2.9, dtype=T.int32)",
     "T.full((2,), 7)", "T.full((2,), 7.)", "T.full((2,), True)", "T.full((2, 3), 1.5, dtype=T.float64)", "T.full([2], -3)",
     "T.zeros(2, 3)", "T.zeros((2, 3))", "T.zeros([2, 3], dtype=T.long)", "T.ones(3, dtype=T.int)", "T.ones(2, dtype=T.bool)",
     "T.ones(2, dtype=T.double)", "T.ones(2, dtype=T.half)", "T.ones(2, dtype=T.short)", "T.ones(2, dtype=T.uint8)",
@@ -67,6 +68,7 @@ RAISES = [  # expressions that must raise the same exception type
     "T.zeros(2, device='cuda')", "T.ones(2, device='cuda:0')", "T.tensor([1.], device='cuda')", "T.arange(3, device='cuda')",
     "T.randn(2, device='cuda')", "T.zeros(2).cuda()", "T.zeros(2).to('cuda')", "T.zeros(2).to(T.device('cuda', 0))",
     "T.device('gpu')", "T.device('cpu:x')", "T.device(0)", "T.zeros(2, device=0)", "T.zeros(2).to('xla')",
+    "T.full((1,), 128, dtype=T.int8)", "T.full((1,), 256, dtype=T.uint8)", "T.full((1,), -1., dtype=T.uint8)",
     "T.full(2, 7)", "T.randint(10)", "T.zeros()", "T.randn()", "T.zeros(2).new_zeros()", "T.randint(5, 2, (3,))", "T.set_default_dtype(T.int64)", "T.zeros(-1)",
     "T.multinomial(T.tensor([0., 1.]), 3)", "T.multinomial(T.tensor([-1., 1.]), 1)", "T.multinomial(T.tensor([0., 0.]), 1)",
     "T.zeros(2, requires_grad=True).normal_()", "T.zeros(2, requires_grad=True).uniform_()", "T.cuda.synchronize()",
