@@ -35,7 +35,7 @@ from .ops import (tan, asin, acos, atan, atan2, arcsin, arccos, arctan, arctan2,
     isnan, isinf, isfinite, nan_to_num, clamp_min, clamp_max, lerp, logaddexp, addmm, addcmul, addcdiv, diagonal, trace,
     movedim, moveaxis, swapaxes, swapdims, repeat_interleave, tile, masked_select, count_nonzero, argwhere, diff,
     broadcast_to, clone, detach, unique, meshgrid, index_add, index_copy, index_fill,
-    logit, var_mean, std_mean, searchsorted, bucketize, cumprod, det)
+    logit, var_mean, std_mean, searchsorted, bucketize, cumprod, det, select)
 from .ops import inv as inverse
 from .ops import inv as _inv, solve as _solve, matrix_norm as _matrix_norm, linalg_norm as _linalg_norm
 from .nn.layers import cosine_similarity

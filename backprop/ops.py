@@ -21,10 +21,11 @@ __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'log
            'matmul', 'mm', 'bmm', 'dot', 'outer', 'Einsum', 'einsum', 'isclose', 'allclose', 'equal', 'is_tensor',
            'numel', 'from_numpy', 'index_add', 'index_copy', 'index_fill', 'Tan', 'Asin', 'Acos', 'Atan', 'Atan2',
            'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'atan2', 'reciprocal', 'nan_to_num', 'clamp_min', 'clamp_max',
-           'lerp', 'logaddexp', 'addmm', 'addcmul', 'addcdiv', 'diagonal', 'trace', 'movedim', 'repeat_interleave',
-           'tile', 'masked_select', 'count_nonzero', 'argwhere', 'diff', 'broadcast_to', 'clone', 'detach', 'unique',
-           'meshgrid', 'logit', 'var_mean', 'std_mean', 'searchsorted', 'bucketize', 'CumProd', 'cumprod', 'Inv',
-           'Solve', 'Det', 'inv', 'solve', 'det', 'matrix_norm', 'linalg_norm']
+           'lerp', 'logaddexp', 'addmm', 'addcmul', 'addcdiv', 'Diagonal', 'DiagonalScatter', 'diagonal', 'select',
+           'trace', 'movedim', 'repeat_interleave', 'tile', 'masked_select', 'count_nonzero', 'argwhere', 'diff',
+           'broadcast_to', 'clone', 'detach', 'unique', 'meshgrid', 'logit', 'var_mean', 'std_mean', 'searchsorted',
+           'bucketize', 'CumProd', 'cumprod', 'Inv', 'Solve', 'Det', 'inv', 'solve', 'det', 'matrix_norm',
+           'linalg_norm']
 
 # %% ../nbs/03_ops.ipynb #f68ba982
 import numpy as np, builtins, math, string, inspect, functools, warnings
@@ -1766,18 +1767,44 @@ Tensor.clamp_min, Tensor.clamp_max, Tensor.lerp, Tensor.logaddexp = clamp_min, c
 Tensor.addmm, Tensor.addcmul, Tensor.addcdiv = addmm, addcmul, addcdiv
 
 # %% ../nbs/03_ops.ipynb #9e622671
+class Diagonal(Function):
+    "$y_i = x_{i,\\,i+k}$ across dims `d1, d2` (a view); VJP: $\\bar y$ placed on that diagonal of zeros."
+    op = 'diagonal'
+    saves = ()
+    def forward(self, x, k, d1, d2):
+        self.k, self.d1, self.d2, self.shape = k, d1, d2, x.shape
+        v = np.diagonal(x, k, d1, d2)                     # numpy's diagonal is a read-only view of x ...
+        if x.flags.writeable: v.flags.writeable = True    # ... made writable, so x.diagonal().fill_(1) reaches x
+        return v
+    def backward(self, g): return DiagonalScatter.apply(g, shape=self.shape, k=self.k, d1=self.d1, d2=self.d2),
+
+class DiagonalScatter(Function):
+    "Zeros of `shape` with `g` on the `k`-th diagonal across `d1, d2`; VJP: that diagonal of $\\bar y$."
+    saves = ()
+    def forward(self, g, shape, k, d1, d2):
+        self.k, self.d1, self.d2 = k, d1, d2
+        z = np.zeros(shape, g.dtype)
+        v = np.diagonal(z, k, d1, d2); v.flags.writeable = True; v[...] = g
+        return z
+    def backward(self, g): return Diagonal.apply(g, k=self.k, d1=self.d1, d2=self.d2),
+
 def diagonal(input:Tensor, # at least 2 dims
              offset:int=0, # 0: the main diagonal; >0 above it, <0 below
              dim1:int=0, dim2:int=1, # the two dims the diagonal runs across
             )->Tensor: # the other dims, then the diagonal as the last dim
-    "The `offset`-th diagonal across `dim1` and `dim2`, as `torch.diagonal` (differentiable, a copy here)."
+    "The `offset`-th diagonal across `dim1` and `dim2`, as `torch.diagonal`: a view, so writes to it reach `input`."
     x = _tensor(input)
     d1, d2 = _dim(dim1, x.ndim, 'diagonal'), _dim(dim2, x.ndim, 'diagonal')
     if d1 == d2: raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-    x = x.permute([d for d in range(x.ndim) if d not in (d1, d2)] + [d1, d2])
-    n, m, k = *x.shape[-2:], int(offset)
-    i = np.arange(builtins.max(builtins.min(n + builtins.min(k, 0), m - builtins.max(k, 0)), 0))
-    return GetItem.apply(x, idx=(Ellipsis, i + builtins.max(-k, 0), i + builtins.max(k, 0)), adv=True)
+    return _as_view(Diagonal.apply(x, k=int(offset), d1=d1, d2=d2), x)
+
+def select(input:Tensor, # at least 1 dim
+           dim:int, # the dim to index
+           index:int, # the position along it (negative counts from the end)
+          )->Tensor: # `input` without `dim`: a view
+    "The slice at `index` along `dim`, as `torch.select` (`x.select(1, 0)` is `x[:, 0]`)."
+    x = _tensor(input)
+    return x[(slice(None),) * _dim(dim, x.ndim, 'select') + (int(index),)]
 
 def trace(input:Tensor)->Tensor:
     "The sum of the main diagonal of a matrix, as `torch.trace`."
@@ -1850,7 +1877,7 @@ def detach(input:Tensor)->Tensor: "`input.detach()`, as `torch.detach`."; return
 Tensor.diagonal, Tensor.trace, Tensor.movedim, Tensor.moveaxis, Tensor.swapaxes, Tensor.swapdims = \
     diagonal, trace, movedim, movedim, transpose, transpose
 Tensor.repeat_interleave, Tensor.tile, Tensor.masked_select, Tensor.count_nonzero = repeat_interleave, tile, masked_select, count_nonzero
-Tensor.argwhere, Tensor.diff, Tensor.broadcast_to = argwhere, diff, broadcast_to
+Tensor.argwhere, Tensor.diff, Tensor.broadcast_to, Tensor.select = argwhere, diff, broadcast_to, select
 
 # %% ../nbs/03_ops.ipynb #200253b7
 def unique(input:Tensor, # any tensor

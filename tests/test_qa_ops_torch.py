@@ -196,3 +196,16 @@ def test_linalg_inv_solve_det(n, b, seed):
     check(bp.linalg.norm, torch.linalg.norm, A)
     check(bp.linalg.matrix_norm, torch.linalg.matrix_norm, A)
     check(lambda t: bp.linalg.norm(t, 1, dim=-1), lambda t: torch.linalg.norm(t, 1, dim=-1), A + 0.1)
+
+def test_diagonal_and_select_are_views_as_in_torch():
+    for make in (lambda L: L.zeros(2, 3), lambda L: L.zeros(3, 3)):
+        got, want = make(bp), make(torch)
+        got.diagonal().add_(1.); want.diagonal().add_(1.)
+        got.diagonal(1).fill_(5.); want.diagonal(1).fill_(5.)
+        got.select(1, 0).mul_(3.); want.select(1, 0).mul_(3.)
+        np.testing.assert_array_equal(got.array, want.numpy())
+    x = np.random.default_rng(0).normal(size=(2, 3, 4))
+    check(lambda t: t.select(2, -1), lambda t: t.select(2, -1), x)
+    for lib in (bp, torch):                        # a write through a view of a tensor the graph saved: refused
+        w = lib.ones(2, 2, requires_grad=True); h = w * 1; z = (h * h).sum()
+        with pytest.raises(RuntimeError): h.diagonal().mul_(3.); z.backward()
