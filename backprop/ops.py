@@ -7,25 +7,24 @@ Docs: https://backprop-dev.github.io/backprop/ops.html.md"""
 # %% auto #0
 __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'logical_xor', 'logical_not', 'bitwise_not',
            'bitwise_and', 'bitwise_or', 'bitwise_xor', 'all', 'any', 'ValuesIndices', 'arcsin', 'arccos', 'arctan',
-           'arctan2', 'isnan', 'isinf', 'isfinite', 'moveaxis', 'swapaxes', 'swapdims', 'Exp', 'exp', 'Log', 'log',
-           'Sqrt', 'sqrt', 'Abs', 'abs', 'Tanh', 'Sigmoid', 'tanh', 'sigmoid', 'Relu', 'relu', 'Maximum', 'Minimum',
-           'maximum', 'minimum', 'Clamp', 'clamp', 'clip', 'Where', 'where', 'Sin', 'Cos', 'sin', 'cos', 'Log1p',
-           'Expm1', 'LogBase', 'log1p', 'expm1', 'log2', 'log10', 'erf_np', 'Erf', 'erf', 'Rsqrt', 'rsqrt', 'square',
-           'Step', 'sign', 'floor', 'ceil', 'trunc', 'round', 'add', 'sub', 'mul', 'div', 'neg', 'pow', 'remainder',
-           'mean', 'var', 'StdSqrt', 'std', 'Amax', 'Amin', 'amax', 'amin', 'argmax', 'argmin', 'LogSumExp',
-           'logsumexp', 'sum', 'Prod', 'prod', 'CumSum', 'cumsum', 'vector_norm', 'norm', 'Softmax', 'LogSoftmax',
-           'softmax', 'log_softmax', 'Permute', 'permute', 'transpose', 'squeeze', 'unsqueeze', 'flatten', 't',
-           'narrow', 'Contiguous', 'flip', 'Roll', 'roll', 'repeat', 'split', 'chunk', 'unbind', 'GetItem', 'IndexAdd',
-           'Gather', 'ScatterAdd', 'gather', 'index_select', 'masked_fill', 'Scatter', 'scatter', 'scatter_add',
-           'nonzero', 'tril', 'triu', 'diag', 'max', 'min', 'sort', 'argsort', 'topk', 'Cat', 'cat', 'stack', 'MatMul',
-           'matmul', 'mm', 'bmm', 'dot', 'outer', 'Einsum', 'einsum', 'isclose', 'allclose', 'equal', 'is_tensor',
-           'numel', 'from_numpy', 'index_add', 'index_copy', 'index_fill', 'Tan', 'Asin', 'Acos', 'Atan', 'Atan2',
-           'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'atan2', 'reciprocal', 'nan_to_num', 'clamp_min', 'clamp_max',
-           'lerp', 'logaddexp', 'addmm', 'addcmul', 'addcdiv', 'Diagonal', 'DiagonalScatter', 'diagonal', 'select',
-           'trace', 'movedim', 'repeat_interleave', 'tile', 'masked_select', 'count_nonzero', 'argwhere', 'diff',
-           'broadcast_to', 'clone', 'detach', 'unique', 'meshgrid', 'logit', 'var_mean', 'std_mean', 'searchsorted',
-           'bucketize', 'CumProd', 'cumprod', 'Inv', 'Solve', 'Det', 'inv', 'solve', 'det', 'matrix_norm',
-           'linalg_norm']
+           'arctan2', 'moveaxis', 'swapaxes', 'swapdims', 'Exp', 'exp', 'Log', 'log', 'Sqrt', 'sqrt', 'Abs', 'abs',
+           'Tanh', 'Sigmoid', 'tanh', 'sigmoid', 'Relu', 'relu', 'Maximum', 'Minimum', 'maximum', 'minimum', 'Clamp',
+           'clamp', 'clip', 'Where', 'where', 'Sin', 'Cos', 'sin', 'cos', 'Log1p', 'Expm1', 'LogBase', 'log1p', 'expm1',
+           'log2', 'log10', 'erf_np', 'Erf', 'erf', 'Rsqrt', 'rsqrt', 'square', 'Step', 'sign', 'floor', 'ceil',
+           'trunc', 'round', 'add', 'sub', 'mul', 'div', 'neg', 'pow', 'remainder', 'mean', 'var', 'StdSqrt', 'std',
+           'Amax', 'Amin', 'amax', 'amin', 'argmax', 'argmin', 'LogSumExp', 'logsumexp', 'sum', 'Prod', 'prod',
+           'CumSum', 'cumsum', 'vector_norm', 'norm', 'Softmax', 'LogSoftmax', 'softmax', 'log_softmax', 'Permute',
+           'permute', 'transpose', 'squeeze', 'unsqueeze', 'flatten', 't', 'narrow', 'Contiguous', 'flip', 'Roll',
+           'roll', 'repeat', 'split', 'chunk', 'unbind', 'GetItem', 'IndexAdd', 'Gather', 'ScatterAdd', 'gather',
+           'index_select', 'masked_fill', 'Scatter', 'scatter', 'scatter_add', 'nonzero', 'tril', 'triu', 'diag', 'max',
+           'min', 'sort', 'argsort', 'topk', 'Cat', 'cat', 'stack', 'MatMul', 'matmul', 'mm', 'bmm', 'dot', 'outer',
+           'Einsum', 'einsum', 'isclose', 'allclose', 'equal', 'is_tensor', 'numel', 'from_numpy', 'index_add',
+           'index_copy', 'index_fill', 'Tan', 'Asin', 'Acos', 'Atan', 'Atan2', 'tan', 'asin', 'acos', 'atan', 'sinh',
+           'cosh', 'atan2', 'reciprocal', 'isnan', 'isinf', 'isfinite', 'nan_to_num', 'clamp_min', 'clamp_max', 'lerp',
+           'logaddexp', 'addmm', 'addcmul', 'addcdiv', 'Diagonal', 'DiagonalScatter', 'diagonal', 'select', 'trace',
+           'movedim', 'repeat_interleave', 'tile', 'masked_select', 'count_nonzero', 'argwhere', 'diff', 'broadcast_to',
+           'clone', 'detach', 'unique', 'meshgrid', 'logit', 'var_mean', 'std_mean', 'searchsorted', 'bucketize',
+           'CumProd', 'cumprod', 'Inv', 'Solve', 'Det', 'inv', 'solve', 'det', 'matrix_norm', 'linalg_norm']
 
 # %% ../nbs/03_ops.ipynb #f68ba982
 import numpy as np, builtins, math, string, inspect, functools, warnings
@@ -1697,7 +1696,7 @@ class Atan2(Function):
         return (g * x if self.needs(0) else None), (-g * y if self.needs(1) else None)
 
 def tan(input:Tensor)->Tensor: "The tangent, elementwise."; return Tan.apply(_float(input))
-def asin(input:Tensor)->Tensor: "The inverse sine, elementwise, on [-1, 1]."; return Asin.apply(_float(input))
+def asin(input:Tensor)->Tensor: "The inverse sine, elementwise, on [-1, 1] (alias `arcsin`; likewise `arccos`, `arctan`, `arctan2`)."; return Asin.apply(_float(input))
 def acos(input:Tensor)->Tensor: "The inverse cosine, elementwise, on [-1, 1]."; return Acos.apply(_float(input))
 def atan(input:Tensor)->Tensor: "The inverse tangent, elementwise."; return Atan.apply(_float(input))
 def sinh(input:Tensor)->Tensor: "$(e^x - e^{-x})/2$, elementwise (its gradient is cosh, through exp)."; x = _float(input); return (x.exp() - (-x).exp()) / 2
@@ -1715,12 +1714,9 @@ Tensor.tan, Tensor.asin, Tensor.acos, Tensor.atan, Tensor.sinh, Tensor.cosh, Ten
 Tensor.arcsin, Tensor.arccos, Tensor.arctan, Tensor.arctan2 = asin, acos, atan, atan2
 
 # %% ../nbs/03_ops.ipynb #09e284ec
-def _test(np_f, name):
-    def f(input:Tensor)->Tensor: return _wrap(np_f(_tensor(input).array))
-    f.__name__ = f.__qualname__ = name
-    f.__doc__ = f"Elementwise `{np_f.__name__}` as a bool tensor, as `torch.{name}` (not differentiable)."
-    return f
-isnan, isinf, isfinite = _test(np.isnan, 'isnan'), _test(np.isinf, 'isinf'), _test(np.isfinite, 'isfinite')
+def isnan(input:Tensor)->Tensor: "Where `input` is nan, as a bool tensor (`torch.isnan`)."; return _wrap(np.isnan(_tensor(input).array))
+def isinf(input:Tensor)->Tensor: "Where `input` is ±inf, as a bool tensor (`torch.isinf`)."; return _wrap(np.isinf(_tensor(input).array))
+def isfinite(input:Tensor)->Tensor: "Where `input` is neither nan nor ±inf (`torch.isfinite`)."; return _wrap(np.isfinite(_tensor(input).array))
 
 def nan_to_num(input:Tensor, # a floating tensor
                nan:float=0.0, # what nan becomes
@@ -1816,7 +1812,7 @@ def movedim(input:Tensor, # any tensor
             source, # int or tuple of ints: the dims to move
             destination, # int or tuple: where they go
            )->Tensor: # a permutation of `input`
-    "Move dims `source` to positions `destination`, keeping the others' order, as `torch.movedim`."
+    "Move dims `source` to positions `destination`, keeping the others' order, as `torch.movedim` (alias `moveaxis`; `swapaxes`/`swapdims` are `transpose`)."
     x = _tensor(input)
     src, dst = ((s,) if isinstance(s, int) else tuple(s) for s in (source, destination))
     if len(src) != len(dst): raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} dims) should contain the same number of dims as destination ({list(dst)} dims)")
