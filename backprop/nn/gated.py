@@ -44,6 +44,7 @@ class LSTMRecurrenceFunction(Function):
         if save:                     # what the backward reads, written while it is in cache (see the text)
             Y, K, F = np.empty((L, 4, N, H), dt), np.empty((L, N, H), dt), np.empty((L, N, H), dt)
             HF = None if W_hr is None else np.empty((L, N, H), dt)             # o ⊙ tanh(c) before the projection
+        a2, s0, s1, s3 = a[2], s[0], s[1], s[3]                 # g, i, f, o: views bound once
         c, h = c0, h0
         for k in range(L):                                       # k: step number; t: time index it reads
             t = L - 1 - k if reverse else k
@@ -53,13 +54,13 @@ class LSTMRecurrenceFunction(Function):
             np.multiply(a, .5, out=s); s += .5                   # σ = tanh/2 + 1/2: s[0], s[1], s[3] are i, f, o
             if save:                                             # Y = [g·σ'_i, c_prev·σ'_f, i·tanh'_g, tanh(c)·σ'_o]
                 y = Y[k]; np.multiply(a, a, out=y); np.subtract(1, y, out=y); y[:2] *= .5; y[3] *= .5
-                y[0] *= a[2]; y[1] *= c; y[2] *= s[0]; F[k] = s[1]
-            c = np.multiply(s[1], c, out=cc[k % 2]); c += np.multiply(s[0], a[2], out=tmp)
+                y[0] *= a2; y[1] *= c; y[2] *= s0; F[k] = s1
+            c = np.multiply(s1, c, out=cc[k % 2]); c += np.multiply(s0, a2, out=tmp)
             np.tanh(c, out=tc)
-            if save:                                             # K = ∂h/∂c = o·(1 - tanh² c)
-                Y[k, 3] *= tc; q = np.multiply(tc, tc, out=K[k]); np.subtract(1, q, out=q); q *= s[3]
-            if W_hr is None: h = np.multiply(s[3], tc, out=hs[t])
-            else: h = np.matmul(np.multiply(s[3], tc, out=HF[k] if save else tmp), WrT, out=hs[t])
+            hf = np.multiply(s3, tc, out=hs[t] if W_hr is None else HF[k] if save else tmp)   # o ⊙ tanh c
+            if save:                                             # K = ∂h/∂c = o·(1 - tanh² c) = o - hf·tanh c
+                y[3] *= tc; q = np.multiply(hf, tc, out=K[k]); np.subtract(s3, q, out=q)
+            h = hf if W_hr is None else np.matmul(hf, WrT, out=hs[t])
         buf[L * N * P:] = c.ravel()
         if save: self.saved, self.reverse, self.bias = (Y, K, F, HF), reverse, bias
         return buf
@@ -91,7 +92,7 @@ def _lstm_backward(self, g):
         a, b, first = (dA[:-1], hs[1:], dA[-1]) if rev else (dA[1:], hs[:-1], dA[0])
         gW = a.reshape(-1, G).T @ b.reshape(-1, P) + first.T @ h0
     out = [dA if need[0] else None, carry if need[1] else None, dcc if need[2] else None, gW]
-    if self.bias: out.append(dA.reshape(-1, G).sum(0) if need[4] else None)       # b̄ = Σ_t Σ_n Ā_t
+    if self.bias: out.append(np.ones(L * N, u.dtype) @ dA.reshape(-1, G) if need[4] else None)   # b̄ = Σ_t Σ_n Ā_t
     if W_hr is not None: out.append(dH.reshape(-1, P).T @ (HF[::-1] if rev else HF).reshape(-1, H) if need[-1] else None)
     return tuple(None if a is None else _wrap(a) for a in out)
 LSTMRecurrenceFunction.backward = _lstm_backward
