@@ -239,6 +239,7 @@ class Conv2d(Module):
 class _Scatter(Function):
     "Add ȳ onto flat positions `idx` of zeros shaped `shape` (entries where `keep` is False are dropped)."
     op = 'max_pool2d_backward'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, g, *, idx, shape, keep=None):
         self.idx, self.shape, self.keep = idx, shape, keep
         out = np.zeros(math.prod(shape), g.dtype)
@@ -249,6 +250,7 @@ class _Scatter(Function):
 class _Gather(Function):
     "The entries of `x` at flat positions `idx` (zero where `keep` is False): the VJP of `_Scatter`."
     op = 'max_pool2d_gather'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, x, *, idx, keep=None):
         self.idx, self.shape, self.keep = idx, x.shape, keep
         y = x.ravel()[idx]
@@ -258,6 +260,7 @@ class _Gather(Function):
 class MaxPool2dFunction(Function):
     "Max over each window; remembers which tap won (the first maximal one), for the backward and for `indices`."
     op = 'max_pool2d'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, x, *, kernel_size, stride, padding, dilation, out_size, sink=None):
         (N, C, H, W), (kh, kw), (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = x.shape, kernel_size, stride, padding, dilation, out_size
         eh, ew = sh * (Ho - 1) + dh * (kh - 1) + 1, sw * (Wo - 1) + dw * (kw - 1) + 1    # rows/cols the windows span
@@ -343,6 +346,7 @@ def max_pool2d(input:Tensor, # (N, C, H, W) or (C, H, W)
 class AvgPool2dFunction(Function):
     "$Y = A X B^\\top$ on the last two dims (a separable linear map); VJP $\\bar X = A^\\top \\bar Y B$ via the same Function."
     op = 'avg_pool2d'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, x, *, A, B):
         self.A, self.B = A, B
         *lead, H, W = x.shape
@@ -577,6 +581,7 @@ def _adaptive_taps(L, out):
 class AdaptiveMaxPool2dFunction(Function):
     "Max over PyTorch's adaptive windows; the VJP sends ȳ to the first maximum of each window (`_Scatter`)."
     op = 'adaptive_max_pool2d'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, x, *, out_size, sink=None):
         N, C, H, W = x.shape
         rows, cols = _adaptive_taps(H, out_size[0]), _adaptive_taps(W, out_size[1])        # (th, Ho), (tw, Wo)
@@ -631,6 +636,7 @@ def _unfold_geom(who, shape, kernel_size, dilation, padding, stride):
 class UnfoldFunction(Function):
     "im2col as an op: (N, C, H, W) -> (N, C·kh·kw, L) patches; VJP: `FoldFunction` (col2im), and back."
     op = 'im2col'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, x, *, geom):
         self.geom = g = geom
         cols = _unfold(x, g).reshape(g.N, -1, g.Ho, g.pitch)[..., :g.Wo]        # drop the junk columns of the flat path
@@ -640,6 +646,7 @@ class UnfoldFunction(Function):
 class FoldFunction(Function):
     "col2im as an op: sum (N, C·kh·kw, L) patches back into (N, C, H, W); VJP: `UnfoldFunction`."
     op = 'col2im'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, cols, *, geom):
         self.geom = g = geom
         c = cols.reshape(g.N, g.C, g.kh, g.kw, g.Ho, g.Wo)
@@ -698,6 +705,7 @@ class Fold(Module):
 class AxisSelect(Function):
     "$y = $ `x` taken at index `idx` along `axis` (entries where idx < 0 become 0): a 0/1 selection matrix $P$ applied on one axis; VJP: $P^\\top \\bar y$ (`AxisSelectT`)."
     op = 'axis_select'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, x, *, idx, axis, n):
         self.idx, self.axis, self.n = idx, axis, n
         y = np.take(x, np.maximum(idx, 0), axis=axis)
@@ -708,6 +716,7 @@ class AxisSelect(Function):
 class AxisSelectT(Function):
     "The adjoint of `AxisSelect`: scatter-add along `axis` into length `n` (repeated indices accumulate); VJP: `AxisSelect`."
     op = 'axis_select_backward'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, g, *, idx, axis, n):
         self.idx, self.axis, self.n = idx, axis, n
         keep = idx >= 0
@@ -788,6 +797,7 @@ def _linear_matrix(L, out, scale, align_corners, out_dtype):
 class AxisLinear(Function):
     "$y = A x$ along `axis` for a constant matrix $A$; VJP $\\bar x = A^\\top \\bar y$ (the same Function with $A^\\top$)."
     op = 'interpolate'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, x, *, A, axis):
         self.A, self.axis = A, axis
         return np.moveaxis(np.moveaxis(x, axis, -1) @ A.T, -1, axis)

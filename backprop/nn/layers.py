@@ -473,6 +473,7 @@ class Dropout2d(Dropout):
 class EmbeddingFunction(Function):
     "Row lookup $Y = W[\\mathrm{idx}]$; VJP scatter-adds the rows of $\\bar Y$ (repeated indices accumulate)."
     op = 'embedding'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, W, idx, padding_idx):
         self.idx, self.padding_idx = idx, padding_idx
         return W[idx]
@@ -482,6 +483,7 @@ class EmbeddingFunction(Function):
 class EmbeddingBackward(Function):
     "Scatter-add the rows of $\\bar Y$ into a zero $(V, d)$ matrix at `idx`, leaving row `padding_idx` zero; VJP: a lookup again."
     op = 'embedding_backward'
+    saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, g, idx, num, padding_idx):
         self.idx, self.padding_idx = idx, padding_idx
         gW = np.zeros((num, g.shape[-1]), g.dtype)

@@ -146,7 +146,7 @@ def binary_cross_entropy(input:Tensor, # probabilities in [0, 1], any shape
     name = 'binary_cross_entropy'
     input, target = _pair(name, input, target, reduction)
     if input.numel() and not (input.array.min() >= 0 and input.array.max() <= 1):
-        raise ValueError(f"{name}: all elements of input should be between 0 and 1 (got min {input.array.min():g}, "
+        raise RuntimeError(f"{name}: all elements of input should be between 0 and 1 (got min {input.array.min():g}, "
                          f"max {input.array.max():g}); for logits use binary_cross_entropy_with_logits")
     if target.numel() and not (target.array.min() >= 0 and target.array.max() <= 1):       # PyTorch's RuntimeError
         raise RuntimeError(f"{name}: all elements of target should be between 0 and 1 (got min {target.array.min():g}, max {target.array.max():g})")
