@@ -190,6 +190,15 @@ defjvp('Asin')(lambda n, xs, dx, y: dx[0] * (1 - xs[0] * xs[0]) ** -0.5)
 defjvp('Acos')(lambda n, xs, dx, y: -dx[0] * (1 - xs[0] * xs[0]) ** -0.5)
 defjvp('Atan')(lambda n, xs, dx, y: dx[0] / (1 + xs[0] * xs[0]))
 defjvp('Atan2')(lambda n, xs, dx, y: (xs[1] * dx[0] - xs[0] * dx[1]) / (xs[0] * xs[0] + xs[1] * xs[1]))   # θ = atan2(y, x)
+defjvp('Diagonal')(lambda n, xs, dx, y: type(n).apply(dx[0], k=n.k, d1=n.d1, d2=n.d2))
+defjvp('DiagonalScatter')(lambda n, xs, dx, y: type(n).apply(dx[0], shape=y.shape, k=n.k, d1=n.d1, d2=n.d2))
+defjvp('Inv')(lambda n, xs, dx, y: -(y @ dx[0] @ y))                                  # d(A⁻¹) = -A⁻¹ dA A⁻¹
+defjvp('Solve')(lambda n, xs, dx, y: type(n).apply(xs[0], dx[1] - dx[0] @ y))          # dX = A⁻¹(dB - dA X)
+defjvp('Det')(lambda n, xs, dx, y: y * (_ops.inv(xs[0]) * dx[0].mT).sum((-2, -1)))    # dd = d tr(A⁻¹ dA)
+@defjvp('CumProd')
+def _(n, xs, dx, y):                # ẏ = y cumsum(ẋ/x) away from zeros; at a zero, the exact transposed VJP
+    if (xs[0].array == 0).any(): return _transposed_vjp(n, xs, dx, y)
+    return y * _ops.cumsum(dx[0] / xs[0], n.dim)
 
 # %% ../nbs/05_func.ipynb #b9d4c352
 def _transposed_vjp(node, xs, dx, y):

@@ -17,6 +17,8 @@ def _inplace(x, y):
 def programs(n, k):
     "Programs of x, y (both (n, k), values in [0.3, 0.9]) that together use every op."
     I = bp.tensor(np.arange(n * 2).reshape(n, 2) % k)
+    m = min(n, k)
+    sq = lambda x: x[:m, :m] + bp.eye(m, dtype=x.dtype) * 2       # a well-conditioned square block
     J = bp.tensor(np.stack([np.roll(np.arange(k), r)[:min(2, k)] for r in range(n)]))   # distinct per row
     return {
         'arithmetic': lambda x, y: (x + y) * (x - y) / y - x ** 3 + x ** y + (-x) + x ** 0,
@@ -36,7 +38,9 @@ def programs(n, k):
         'unary': lambda x, y: (x.exp() + x.log() + x.sqrt() + x.tanh() + x.sigmoid() + x.sin() + x.cos() + bp.erf(x) + bp.expm1(x)
                                + bp.log1p(x) + bp.log2(x) + bp.log10(x) + bp.rsqrt(x) + bp.floor(x * 4)
                                + bp.tan(x) + bp.asin(x) + bp.acos(x) + bp.atan(x) + bp.atan2(x, y)),
-        'scans': lambda x, y: bp.cumsum(x, 1) + bp.roll(x, 1, 0) + x.T.contiguous().T,
+        'scans': lambda x, y: bp.cumsum(x, 1) + bp.roll(x, 1, 0) + x.T.contiguous().T + bp.cumprod(x, 1),
+        'linalg': lambda x, y: (bp.linalg.inv(sq(x)) + bp.linalg.solve(sq(x), sq(y)) + bp.linalg.det(sq(x))
+                                + bp.ops.DiagonalScatter.apply(x[0, :m], shape=(m, m), k=0, d1=0, d2=1) + sq(y).diagonal().sum()),
         'inplace': _inplace,
     }
 

@@ -38,6 +38,9 @@ OPS = {
     'shapes': lambda L, x, w: (x.T @ x).reshape(-1)[::2].sum() + L.cat([x, x * 2], 1).sum(1) .sum() + x.permute(1, 0).flatten(),
     'indexing': lambda L, x, w: x[:, [0, 0]].sum(1) + L.gather(x, 1, L.zeros(x.shape[0], 1, dtype=L.int64)).squeeze(1),
     'scans': lambda L, x, w: L.cumsum(x, 1) + L.roll(x, 1, 0) + L.clamp(x, 0.4, 0.7) + L.where(x > 0.5, x, x * x),
+    'linalg': lambda L, x, w: (L.linalg.inv(x.T @ x + L.eye(x.shape[1], dtype=x.dtype)) * L.linalg.det(x.T @ x + L.eye(x.shape[1], dtype=x.dtype))
+                               + L.cumprod(x, 1).sum() + L.linalg.solve(x.T @ x + L.eye(x.shape[1], dtype=x.dtype), w)
+                               .sum() + (x.T @ x).diagonal().sum()),
     'einsum': lambda L, x, w: L.einsum('nk,km->nm', x, w) + L.maximum(x @ w, (x @ w) * 0.5),
 }
 
