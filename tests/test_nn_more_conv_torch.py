@@ -178,3 +178,18 @@ def test_unfold_fold_modules_match_torch():
     ours, theirs = nn.Fold((6, 5), (2, 3), padding=1, stride=(2, 1)), torch.nn.Fold((6, 5), (2, 3), padding=1, stride=(2, 1))
     assert repr(ours) == repr(theirs)
     compare(ours, theirs, [c], np.float64)
+
+
+@settings(max_examples=20, deadline=None)
+@given(lead=st.lists(st.integers(1, 3), max_size=2).map(tuple), c=st.integers(1, 3), r=st.integers(1, 3), hw=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       dtype=dtypes, seed=st.integers(0, 99))
+def test_pixel_shuffle_and_adaptive_avg_pool1d_match_torch(lead, c, r, hw, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(lead + (c * r * r,) + hw).astype(dtype)
+    compare(nn.PixelShuffle(r), torch.nn.PixelShuffle(r), [x], dtype)
+    y = rng.standard_normal(lead + (c, hw[0] * r, hw[1] * r)).astype(dtype)
+    compare(nn.PixelUnshuffle(r), torch.nn.PixelUnshuffle(r), [y], dtype)
+    z = rng.standard_normal((2, c, hw[0] * 3)).astype(dtype)
+    for o in (1, hw[1], hw[0] * 3 + 1):
+        compare(nn.AdaptiveAvgPool1d(o), torch.nn.AdaptiveAvgPool1d(o), [z], dtype)
+        assert repr(nn.AdaptiveAvgPool1d(o)) == repr(torch.nn.AdaptiveAvgPool1d(o))

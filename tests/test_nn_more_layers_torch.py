@@ -154,3 +154,54 @@ def test_one_hot_matches_torch(shape, extra, seed):
     for bad in ([-1], [5]):
         with pytest.raises(RuntimeError): F.one_hot(tensor(bad), 5)
         with pytest.raises(RuntimeError): TF.one_hot(torch.tensor(bad), 5)
+
+
+MORE = {
+    'mish': (lambda: (nn.Mish(), torch.nn.Mish()), F.mish, TF.mish),
+    'hardswish': (lambda: (nn.Hardswish(), torch.nn.Hardswish()), F.hardswish, TF.hardswish),
+    'softmin': (lambda: (nn.Softmin(-1), torch.nn.Softmin(-1)), lambda t: F.softmin(t, -1), lambda t: TF.softmin(t, -1)),
+}
+
+
+@pytest.mark.parametrize("name", list(MORE))
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple), dtype=dtypes, seed=st.integers(0, 99))
+def test_more_activations_match_torch(name, shape, dtype, seed):
+    mods, f_bp, f_t = MORE[name]
+    rng = np.random.default_rng(seed)
+    x, g = (rng.standard_normal(shape) * 3).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    ours, theirs = mods()
+    assert repr(ours) == repr(theirs)
+    for fb, ft in [(ours, theirs), (f_bp, f_t)]:
+        (y1, y2), (g1, g2) = both(fb, ft, x, g)
+        np.testing.assert_allclose(y1, y2, **TOL[dtype]); np.testing.assert_allclose(g1, g2, **TOL[dtype])
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple), per_channel=st.booleans(), seed=st.integers(0, 99))
+def test_prelu_matches_torch(shape, per_channel, seed):
+    C = (shape[1] if len(shape) >= 2 else 1) if per_channel else 1          # a 1-d input has no channel dim
+    ours, theirs = nn.PReLU(C, init=0.1), torch.nn.PReLU(C, init=0.1)
+    assert repr(ours) == repr(theirs)
+    rng = np.random.default_rng(seed)
+    with torch.no_grad(): theirs.weight.copy_(torch.tensor(rng.uniform(-1, 1, C).astype(np.float32)))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    ours.double(); theirs.double()
+    x, g = rng.standard_normal(shape), rng.standard_normal(shape)
+    (y1, y2), (g1, g2) = both(ours, theirs, x, g)
+    np.testing.assert_allclose(y1, y2, **TOL[np.float64]); np.testing.assert_allclose(g1, g2, **TOL[np.float64])
+    np.testing.assert_allclose(ours.weight.grad.array, theirs.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_distance_modules_match_torch():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((5, 4)), rng.standard_normal((5, 4))
+    for ours, theirs in [(nn.PairwiseDistance(), torch.nn.PairwiseDistance()), (nn.PairwiseDistance(1., keepdim=True), torch.nn.PairwiseDistance(1., keepdim=True)),
+                         (nn.CosineSimilarity(), torch.nn.CosineSimilarity()), (nn.CosineSimilarity(0), torch.nn.CosineSimilarity(0))]:
+        assert repr(ours) == repr(theirs)
+        xb, yb, xt, yt = tensor(a, requires_grad=True), tensor(b, requires_grad=True), torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+        o, t = ours(xb, yb), theirs(xt, yt)
+        np.testing.assert_allclose(o.array, t.detach().numpy(), rtol=1e-10)
+        o.sum().backward(); t.sum().backward()
+        np.testing.assert_allclose(xb.grad.array, xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(yb.grad.array, yt.grad.numpy(), rtol=1e-9, atol=1e-12)

@@ -11,9 +11,11 @@ __all__ = []
 from backprop.nn.module import Parameter, Module, Sequential, ModuleList, Identity, ModuleDict, ParameterList, \
     ParameterDict
 from .layers import Linear, Flatten, Unflatten, ReLU, LeakyReLU, GELU, SiLU, ELU, Softplus, \
-    Hardtanh, ReLU6, LogSigmoid, Tanh, Sigmoid, Softmax, LogSoftmax, Dropout, Dropout2d, Embedding
-from .conv import Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Conv1d, MaxPool1d, \
-    AdaptiveMaxPool2d, Unfold, Fold, Upsample, ConvTranspose2d
+    Hardtanh, ReLU6, LogSigmoid, Tanh, Sigmoid, Softmax, LogSoftmax, Mish, Hardswish, Softmin, PReLU, Dropout, \
+    Dropout2d, Embedding, CosineSimilarity, PairwiseDistance
+from backprop.nn.conv import Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Conv1d, MaxPool1d, \
+    AdaptiveMaxPool2d, Unfold, Fold, Upsample, ConvTranspose2d, AdaptiveAvgPool1d, PixelShuffle, \
+    PixelUnshuffle
 from .norm import GroupNorm, BatchNorm1d, BatchNorm2d, LayerNorm
 from .rnn import RNN
 from .gated import LSTM, GRU, LSTMCell, GRUCell, RNNCell

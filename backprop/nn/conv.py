@@ -9,7 +9,9 @@ __all__ = ['Conv2dFunction', 'Conv2dInputGrad', 'Conv2dWeightGrad', 'conv2d', 'C
            'AvgPool2dFunction', 'avg_pool2d', 'adaptive_avg_pool2d', 'MaxPool2d', 'AvgPool2d', 'AdaptiveAvgPool2d',
            'conv1d', 'Conv1d', 'max_pool1d', 'MaxPool1d', 'AdaptiveMaxPool2dFunction', 'adaptive_max_pool2d',
            'AdaptiveMaxPool2d', 'UnfoldFunction', 'FoldFunction', 'unfold', 'fold', 'Unfold', 'Fold', 'AxisSelect',
-           'AxisSelectT', 'pad', 'AxisLinear', 'interpolate', 'Upsample', 'conv_transpose2d', 'ConvTranspose2d']
+           'AxisSelectT', 'pad', 'AxisLinear', 'interpolate', 'Upsample', 'conv_transpose2d', 'ConvTranspose2d',
+           'adaptive_avg_pool1d', 'AdaptiveAvgPool1d', 'pixel_shuffle', 'pixel_unshuffle', 'PixelShuffle',
+           'PixelUnshuffle']
 
 # %% ../../nbs/09_conv.ipynb #a4c42bb1
 import math
@@ -949,3 +951,55 @@ class ConvTranspose2d(Module):
         if self.output_padding != (0, 0): s += f', output_padding={self.output_padding}'
         if self.bias is None: s += ', bias=False'
         return s
+
+# %% ../../nbs/09_conv.ipynb #ae4cc942
+def adaptive_avg_pool1d(input:Tensor, # (N, C, L) or (C, L)
+                        output_size, # int or (L_out,)
+                       )->Tensor:
+    "Average pooling to a given length, as `torch.nn.functional.adaptive_avg_pool1d`: the 2-d one with height 1."
+    _check_input1d(input, 'adaptive_avg_pool1d')
+    return _as_1d(_adaptive_avg_pool2d(_as_2d(input), (1, _single(output_size, 'output_size', 'adaptive_avg_pool1d')), 'adaptive_avg_pool1d'))
+
+class AdaptiveAvgPool1d(Module):
+    "Average pooling to a fixed length, as `torch.nn.AdaptiveAvgPool1d`."
+    def __init__(self, output_size): # int
+        super().__init__()
+        self.output_size = output_size
+    def forward(self, input:Tensor)->Tensor: return adaptive_avg_pool1d(input, self.output_size)
+    def extra_repr(self): return f'output_size={self.output_size}'
+
+def pixel_shuffle(input:Tensor, # (*, C·r², H, W)
+                  upscale_factor:int, # r
+                 )->Tensor: # (*, C, H·r, W·r)
+    "Move channel blocks into space, as `torch.nn.functional.pixel_shuffle` (Shi et al., 2016): a reshape and a permutation."
+    r, (*lead, Cr, H, W) = int(upscale_factor), input.shape
+    if Cr % (r * r): raise ShapeError(f"pixel_shuffle: channels {Cr} must be divisible by upscale_factor² = {r * r}")
+    n = len(lead)
+    y = input.reshape(*lead, Cr // (r * r), r, r, H, W)
+    return y.permute(*range(n + 1), n + 3, n + 1, n + 4, n + 2).reshape(*lead, Cr // (r * r), H * r, W * r)
+
+def pixel_unshuffle(input:Tensor, # (*, C, H·r, W·r)
+                    downscale_factor:int, # r
+                   )->Tensor: # (*, C·r², H, W)
+    "The inverse of `pixel_shuffle`, as `torch.nn.functional.pixel_unshuffle`."
+    r, (*lead, C, Hr, Wr) = int(downscale_factor), input.shape
+    if Hr % r or Wr % r: raise ShapeError(f"pixel_unshuffle: spatial size {(Hr, Wr)} must be divisible by downscale_factor {r}")
+    n = len(lead)
+    y = input.reshape(*lead, C, Hr // r, r, Wr // r, r)
+    return y.permute(*range(n + 1), n + 2, n + 4, n + 1, n + 3).reshape(*lead, C * r * r, Hr // r, Wr // r)
+
+class PixelShuffle(Module):
+    "`pixel_shuffle` as a layer."
+    def __init__(self, upscale_factor:int): # r
+        super().__init__()
+        self.upscale_factor = upscale_factor
+    def forward(self, input:Tensor)->Tensor: return pixel_shuffle(input, self.upscale_factor)
+    def extra_repr(self): return f'upscale_factor={self.upscale_factor}'
+
+class PixelUnshuffle(Module):
+    "`pixel_unshuffle` as a layer."
+    def __init__(self, downscale_factor:int): # r
+        super().__init__()
+        self.downscale_factor = downscale_factor
+    def forward(self, input:Tensor)->Tensor: return pixel_unshuffle(input, self.downscale_factor)
+    def extra_repr(self): return f'downscale_factor={self.downscale_factor}'

@@ -9,8 +9,9 @@ __all__ = ['LinearFunction', 'linear', 'Linear', 'Flatten', 'Unflatten', 'ReLU',
            'erf_np', 'Erf', 'erf', 'GELUFunction', 'gelu', 'GELU', 'SiLUFunction', 'silu', 'ELUFunction', 'elu',
            'SoftplusFunction', 'softplus', 'HardtanhFunction', 'hardtanh', 'relu6', 'LogSigmoidFunction', 'logsigmoid',
            'SiLU', 'ELU', 'Softplus', 'Hardtanh', 'ReLU6', 'LogSigmoid', 'Tanh', 'Sigmoid', 'Softmax', 'LogSoftmax',
-           'dropout', 'Dropout', 'dropout2d', 'Dropout2d', 'EmbeddingFunction', 'EmbeddingBackward', 'embedding',
-           'Embedding', 'one_hot', 'normalize', 'cosine_similarity']
+           'mish', 'hardswish', 'softmin', 'prelu', 'Mish', 'Hardswish', 'Softmin', 'PReLU', 'dropout', 'Dropout',
+           'dropout2d', 'Dropout2d', 'EmbeddingFunction', 'EmbeddingBackward', 'embedding', 'Embedding', 'one_hot',
+           'normalize', 'cosine_similarity', 'pairwise_distance', 'CosineSimilarity', 'PairwiseDistance']
 
 # %% ../../nbs/08_layers.ipynb #d34fda41
 import math, warnings
@@ -417,6 +418,66 @@ class LogSoftmax(Module):
     def forward(self, input:Tensor)->Tensor: return log_softmax(input, _softmax_dim('LogSoftmax', self.dim, input))
     def extra_repr(self): return f'dim={self.dim}'
 
+# %% ../../nbs/08_layers.ipynb #e2d4dddd
+def mish(input:Tensor, # any shape
+         inplace:bool=False, # accepted for compatibility; no effect
+        )->Tensor:
+    "$x\\tanh(\\mathrm{softplus}(x))$ (Misra, 2019), as `torch.nn.functional.mish`; composed of derived ops."
+    return input * softplus(input).tanh()
+
+def hardswish(input:Tensor, # any shape
+              inplace:bool=False, # accepted for compatibility; no effect
+             )->Tensor:
+    "$x\\,\\mathrm{relu6}(x + 3)/6$ (Howard et al., 2019), as `torch.nn.functional.hardswish`."
+    return input * relu6(input + 3) * (1 / 6)
+
+def softmin(input:Tensor, # any shape
+            dim:int=None, # the dim that sums to 1 (None: PyTorch's legacy implicit choice, with a warning)
+            dtype=None, # cast to this dtype first
+           )->Tensor:
+    "`softmax(-x)`: large inputs get small weights, as `torch.nn.functional.softmin`."
+    return softmax(-(input if dtype is None else input.to(dtype)), _softmax_dim('softmin', dim, input))
+
+def prelu(input:Tensor, # (N, C, *) or any shape if `weight` has one entry
+          weight:Tensor, # the learned negative slopes: one, or one per channel (dim 1)
+         )->Tensor:
+    "$x$ for $x > 0$, else $a_c x$ with a learned slope per channel, as `torch.nn.functional.prelu`."
+    _float_input('prelu', input)
+    if weight.numel() != 1:
+        C = input.shape[1] if input.ndim >= 2 else 1                     # a 1-d input has no channel dim, as in PyTorch
+        if weight.numel() != C: raise ShapeError(f"prelu: weight has {weight.numel()} slopes, but the input has {C} channels (shape {tuple(input.shape)})")
+        weight = weight.reshape((1, C) + (1,) * (input.ndim - 2))
+    return where(input.array > 0, input, weight * input)
+
+class Mish(SiLU):
+    "`mish` as a layer."
+    def forward(self, input:Tensor)->Tensor: return mish(input)
+
+class Hardswish(SiLU):
+    "`hardswish` as a layer."
+    def forward(self, input:Tensor)->Tensor: return hardswish(input)
+
+class Softmin(Softmax):
+    "`softmin` as a layer."
+    def forward(self, input:Tensor)->Tensor: return softmin(input, self.dim)
+
+class PReLU(Module):
+    "Leaky ReLU with learned slope(s), initialised to `init`, as `torch.nn.PReLU`."
+    def __init__(self, num_parameters:int=1, # 1, or the number of channels (dim 1 of the input)
+                 init:float=0.25, # the initial slope
+                 device=None, # only the CPU exists: None or 'cpu'
+                 dtype=None): # parameter dtype (float32 by default)
+        super().__init__()
+        _check_device(device, 'PReLU')
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = Parameter(empty(num_parameters, dtype=dtype))
+        self.reset_parameters()
+    def reset_parameters(self):
+        "Every slope = `init`."
+        init.constant_(self.weight, self.init)
+    def forward(self, input:Tensor)->Tensor: return prelu(input, self.weight)
+    def extra_repr(self): return f'num_parameters={self.num_parameters}'
+
 # %% ../../nbs/08_layers.ipynb #88ff5b43
 def _check_p(name, p):
     if not 0 <= p <= 1: raise ValueError(f"{name}: dropout probability has to be between 0 and 1, but got {p}")
@@ -592,3 +653,27 @@ def cosine_similarity(x1:Tensor, # (*, D, *): broadcast against x2
     except ValueError: raise ShapeError(f"cosine_similarity: shapes {x1.shape} and {x2.shape} do not broadcast") from None
     x1, x2 = x1.expand(shape), x2.expand(shape)
     return (normalize(x1, 2, dim, eps) * normalize(x2, 2, dim, eps)).sum(dim)
+
+# %% ../../nbs/08_layers.ipynb #bd0b0cbe
+def pairwise_distance(x1:Tensor, # (*, D)
+                      x2:Tensor, # (*, D), broadcast against x1
+                      p:float=2.0, # the norm's exponent
+                      eps:float=1e-6, # added to the difference (keeps the norm's gradient finite at x1 = x2)
+                      keepdim:bool=False, # keep the last dim with size 1?
+                     )->Tensor:
+    "$\\|x_1 - x_2 + \\varepsilon\\|_p$ over the last dim, as `torch.nn.functional.pairwise_distance`."
+    return vector_norm(x1 - x2 + eps, p, -1, keepdim)
+
+class CosineSimilarity(Module):
+    "`cosine_similarity` as a layer."
+    def __init__(self, dim:int=1, eps:float=1e-8): # as in `cosine_similarity`
+        super().__init__()
+        self.dim, self.eps = dim, eps
+    def forward(self, x1:Tensor, x2:Tensor)->Tensor: return cosine_similarity(x1, x2, self.dim, self.eps)
+
+class PairwiseDistance(Module):
+    "`pairwise_distance` as a layer."
+    def __init__(self, p:float=2.0, eps:float=1e-6, keepdim:bool=False): # as in `pairwise_distance`
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+    def forward(self, x1:Tensor, x2:Tensor)->Tensor: return pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
