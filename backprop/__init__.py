@@ -35,9 +35,10 @@ from .ops import (tan, asin, acos, atan, atan2, arcsin, arccos, arctan, arctan2,
     isnan, isinf, isfinite, nan_to_num, clamp_min, clamp_max, lerp, logaddexp, addmm, addcmul, addcdiv, diagonal, trace,
     movedim, moveaxis, swapaxes, swapdims, repeat_interleave, tile, masked_select, count_nonzero, argwhere, diff,
     broadcast_to, clone, detach, unique, meshgrid, index_add, index_copy, index_fill,
-    logit, var_mean, std_mean, searchsorted, bucketize, cumprod, det, select)
+    logit, var_mean, std_mean, searchsorted, bucketize, cumprod, det, select,
+    hstack, vstack, take_along_dim, rot90, tril_indices, triu_indices, tensordot, kron, median, erfinv)
 from .ops import inv as inverse
-from .ops import inv as _inv, solve as _solve, matrix_norm as _matrix_norm, linalg_norm as _linalg_norm
+from .ops import inv as _inv, solve as _solve, matrix_norm as _matrix_norm, linalg_norm as _linalg_norm, cross as _cross
 from .nn.layers import cosine_similarity
 from types import SimpleNamespace
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
@@ -49,4 +50,4 @@ import backprop.safetensors
 from . import amp                            # bp.amp.GradScaler, as torch.amp
 
 # %% ../nbs/99_api.ipynb #755fb8d3
-linalg = SimpleNamespace(vector_norm=vector_norm, norm=_linalg_norm, matrix_norm=_matrix_norm, inv=_inv, solve=_solve, det=det)   # as `torch.linalg`
+linalg = SimpleNamespace(vector_norm=vector_norm, norm=_linalg_norm, matrix_norm=_matrix_norm, inv=_inv, solve=_solve, det=det, cross=_cross)   # as `torch.linalg`

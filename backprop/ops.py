@@ -24,7 +24,9 @@ __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'log
            'logaddexp', 'addmm', 'addcmul', 'addcdiv', 'Diagonal', 'DiagonalScatter', 'diagonal', 'select', 'trace',
            'movedim', 'repeat_interleave', 'tile', 'masked_select', 'count_nonzero', 'argwhere', 'diff', 'broadcast_to',
            'clone', 'detach', 'unique', 'meshgrid', 'logit', 'var_mean', 'std_mean', 'searchsorted', 'bucketize',
-           'CumProd', 'cumprod', 'Inv', 'Solve', 'Det', 'inv', 'solve', 'det', 'matrix_norm', 'linalg_norm']
+           'CumProd', 'cumprod', 'Inv', 'Solve', 'Det', 'inv', 'solve', 'det', 'matrix_norm', 'linalg_norm', 'hstack',
+           'vstack', 'take_along_dim', 'rot90', 'tril_indices', 'triu_indices', 'tensordot', 'kron', 'cross', 'median',
+           'erfinv', 'ErfInv']
 
 # %% ../nbs/03_ops.ipynb #f68ba982
 import numpy as np, builtins, math, string, inspect, functools, warnings
@@ -331,6 +333,16 @@ def _exp_neg_sq(y):
     s = np.trunc(16 * y) / 16
     return np.exp(-s * s) * np.exp(-(y - s) * (y + s))
 
+def _erfc_pos(y):
+    "erfc(y) for y > 0.5 (and inf, nan): $e^{-y^2}R_2(y)$ up to 4, $e^{-y^2}(1/\\sqrt\\pi - zR_3(z))/y$ with $z = 1/y^2$ beyond."
+    out = np.empty_like(y)
+    mid = y <= 4
+    out[mid] = _exp_neg_sq(y[mid]) * _ratio(y[mid], _ERF_P2, _ERF_Q2)
+    yc = np.minimum(y[~mid], 27.)                                  # erfc 27 < 1e-300: 0 beyond
+    z = 1 / (yc * yc)
+    out[~mid] = _exp_neg_sq(yc) * (1 / math.sqrt(math.pi) - z * _ratio(z, _ERF_P3, _ERF_Q3)) / yc
+    return out
+
 def erf_np(x:np.ndarray, # any shape; integers are read as float64
           )->np.ndarray: # erf(x) in x's float dtype, accurate to about 1 ulp of float64
     "The error function on an ndarray, vectorised (Cody's three rational approximations, evaluated in float64)."
@@ -339,15 +351,9 @@ def erf_np(x:np.ndarray, # any shape; integers are read as float64
     x = x.astype(np.float64)
     y = np.abs(x)
     out = np.empty_like(x)
-    a, b = y <= 0.5, (y > 0.5) & (y <= 4)
-    c = ~(a | b)                                                   # |x| > 4, inf and nan
-    out[a] = x[a] * _ratio(x[a] ** 2, _ERF_P1, _ERF_Q1)            # erf x = x·R1(x²)
-    yb = y[b]
-    out[b] = 1 - _exp_neg_sq(yb) * _ratio(yb, _ERF_P2, _ERF_Q2)    # erfc y = e^{-y²}·R2(y)
-    yc = np.minimum(y[c], 27.)                                     # erfc 27 < 1e-300: erf is 1 beyond
-    z = 1 / (yc * yc)
-    out[c] = 1 - _exp_neg_sq(yc) * (1 / math.sqrt(math.pi) - z * _ratio(z, _ERF_P3, _ERF_Q3)) / yc
-    out[b | c] = np.copysign(out[b | c], x[b | c])                 # erf is odd
+    a = y <= 0.5
+    out[a] = x[a] * _ratio(x[a] ** 2, _ERF_P1, _ERF_Q1)                     # erf x = x·R1(x²)
+    out[~a] = np.copysign(1 - _erfc_pos(y[~a]), x[~a])                       # erf x = sign(x)(1 - erfc|x|): erf is odd
     return out.astype(dt, copy=False)
 
 class Erf(Function):
@@ -2050,3 +2056,111 @@ def linalg_norm(A:Tensor, ord=None, dim=None, keepdim:bool=False)->Tensor:
         return vector_norm(A, 2 if ord in (None, 'fro') else ord, dim, keepdim)
     raise NotImplementedError(f"linalg.norm: matrix ord={ord!r} needs an SVD; use ord=None/'fro' or vector orders")
 Tensor.inverse, Tensor.det = inv, det
+
+# %% ../nbs/03_ops.ipynb #8881f2c2
+def hstack(tensors)->Tensor:
+    "Join along dim 1 (dim 0 for 1-D tensors), as `torch.hstack`."
+    ts = [_tensor(t) for t in tensors]
+    return cat(ts, 0 if ts[0].ndim == 1 else 1)
+
+def vstack(tensors)->Tensor:
+    "Join along dim 0, 1-D tensors becoming rows, as `torch.vstack`."
+    return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in map(_tensor, tensors)], 0)
+
+def take_along_dim(input:Tensor, indices:Tensor, dim:int=None)->Tensor:
+    "Pick along `dim` at `indices` (broadcast against `input` except along `dim`), as `torch.take_along_dim`; `dim=None` flattens."
+    x, i = _tensor(input), _tensor(indices)
+    if dim is None: return x.reshape(-1).gather(0, i.reshape(-1))
+    d = _dim(dim, x.ndim, 'take_along_dim')
+    shape = list(np.broadcast_shapes(tuple(s for k, s in enumerate(x.shape) if k != d), tuple(s for k, s in enumerate(i.shape) if k != d)))
+    xs, is_ = shape[:d] + [x.shape[d]] + shape[d:], shape[:d] + [i.shape[d]] + shape[d:]
+    return x.expand(*xs).gather(d, _wrap(np.broadcast_to(i.array, is_)))
+
+def rot90(input:Tensor, k:int=1, dims=(0, 1))->Tensor:
+    "Rotate by 90° `k` times in the plane `dims` (from the first towards the second), as `torch.rot90`."
+    x, (a, b) = _tensor(input), dims
+    k %= 4
+    if k == 1: return x.flip(b).transpose(a, b)
+    if k == 2: return x.flip(a).flip(b)
+    if k == 3: return x.transpose(a, b).flip(b)
+    return x.clone()
+
+def tril_indices(row:int, col:int, offset:int=0)->Tensor:
+    "The (2, n) int64 indices of the lower triangle of a `row`×`col` matrix, as `torch.tril_indices`."
+    return _wrap(np.stack(np.tril_indices(row, offset, col)).astype(np.int64))
+
+def triu_indices(row:int, col:int, offset:int=0)->Tensor:
+    "The (2, n) int64 indices of the upper triangle of a `row`×`col` matrix, as `torch.triu_indices`."
+    return _wrap(np.stack(np.triu_indices(row, offset, col)).astype(np.int64))
+
+def tensordot(a:Tensor, b:Tensor, dims=2)->Tensor:
+    "Contract the last `dims` dims of `a` with the first of `b` (or the listed pairs), as `torch.tensordot`: permute, reshape, one matmul."
+    a, b = _tensor(a), _tensor(b)
+    if isinstance(dims, int): da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else: da, db = [[d] if isinstance(d, int) else list(d) for d in dims]
+    da, db = [_dim(d, a.ndim, 'tensordot') for d in da], [_dim(d, b.ndim, 'tensordot') for d in db]
+    fa, fb = [d for d in range(a.ndim) if d not in da], [d for d in range(b.ndim) if d not in db]
+    n = int(np.prod([a.shape[d] for d in da]))
+    m = a.permute(fa + da).reshape(-1, n) @ b.permute(db + fb).reshape(n, -1)
+    return m.reshape(*[a.shape[d] for d in fa], *[b.shape[d] for d in fb])
+
+def kron(input:Tensor, other:Tensor)->Tensor:
+    "The Kronecker product, as `torch.kron`: blocks `input[i] * other`, by broadcasting two reshaped copies."
+    a, b = _tensor(input), _tensor(other)
+    n = builtins.max(a.ndim, b.ndim)
+    a, b = a.reshape(*(1,) * (n - a.ndim), *a.shape), b.reshape(*(1,) * (n - b.ndim), *b.shape)
+    p = a.reshape(*[s for d in a.shape for s in (d, 1)]) * b.reshape(*[s for d in b.shape for s in (1, d)])
+    return p.reshape(*[x * y for x, y in zip(a.shape, b.shape)])
+
+def cross(input:Tensor, other:Tensor, dim:int=-1)->Tensor:
+    "The 3-vector cross product along `dim` (size 3), as `torch.linalg.cross`: $a_{i+1}b_{i+2} - a_{i+2}b_{i+1}$."
+    a, b = _operands(input, other, 'cross')
+    d = _dim(dim, builtins.max(a.ndim, b.ndim), 'cross')
+    if a.shape[d] != 3: raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {a.shape[d]} and {b.shape[d]}")
+    return a.roll(-1, d) * b.roll(-2, d) - a.roll(-2, d) * b.roll(-1, d)
+
+def median(input:Tensor, dim:int=None, keepdim:bool=False):
+    "The lower median (of all elements, or along `dim` with its index), as `torch.median`; the gradient goes to that element."
+    x = _tensor(input)
+    if dim is None:
+        v = x.reshape(-1)
+        return v.sort().values[(v.numel() - 1) // 2]
+    d = _dim(dim, x.ndim, 'median')
+    s = x.sort(d)
+    k = (x.shape[d] - 1) // 2
+    vals, idx = s.values.narrow(d, k, 1), s.indices.narrow(d, k, 1)
+    if not keepdim: vals, idx = vals.squeeze(d), idx.squeeze(d)
+    return _MedianResult(vals, idx)
+_MedianResult = namedtuple('median', 'values indices')
+
+def erfinv(input:Tensor)->Tensor:
+    "The inverse error function on (-1, 1) (±inf at ±1), as `torch.erfinv`: Giles' approximation, refined by Newton steps on `erf_np`."
+    return ErfInv.apply(_float(input))
+
+class ErfInv(Function):
+    "$y = \\mathrm{erf}^{-1}x$; VJP $\\bar x = \\bar y\\,\\tfrac{\\sqrt\\pi}{2} e^{y^2}$ (the inverse function's derivative)."
+    saves = ()
+    def forward(self, x):
+        a = x.astype(np.float64)
+        with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
+            w = -np.log((1 - a) * (1 + a))                                  # Giles (2010): a float32-accurate start
+            lo = np.polyval([2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                             -0.00125372503, -0.00417768164, 0.246640727, 1.50140941], w - 2.5)
+            hi = np.polyval([-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+                             -0.0076224613, 0.00943887047, 1.00167406, 2.83297682], np.sqrt(np.maximum(w, 5)) - 3)
+            t, r = np.abs(np.where(w < 5, lo, hi) * a), 1 - np.abs(a)       # solve for t = |y|; r = erfc t, exact near 1
+            t = np.where(w > 16, np.sqrt(np.maximum(w - np.log(np.maximum(w, 1)), 0)), t)   # Giles' fit ends near w = 16: asymptotic start
+            ok = np.isfinite(t) & (t > 0)
+            for _ in range(4):                       # Newton: on erf(t) = |a| near 0, on log erfc(t) = log r in the tails
+                tt, ra, aa = t[ok], r[ok], np.abs(a[ok])
+                d = 2 / math.sqrt(math.pi) * np.exp(-tt * tt)                 # erf'(t)
+                ec = _erfc_pos(np.maximum(tt, 0.5))
+                t[ok] = np.where(tt <= 0.5, tt - (erf_np(tt) - aa) / d, tt + (np.log(ec) - np.log(ra)) * ec / d)
+            y = np.copysign(t, a)
+            y = np.where(np.abs(a) == 1, np.copysign(np.inf, a), np.where(np.abs(a) > 1, np.nan, y))
+        return y.astype(x.dtype)
+    def backward(self, g):
+        y = self.out()
+        return g * (math.sqrt(math.pi) / 2) * (y * y).exp(),
+
+Tensor.take_along_dim, Tensor.rot90, Tensor.kron, Tensor.cross, Tensor.median, Tensor.erfinv = take_along_dim, rot90, kron, cross, median, erfinv

@@ -209,3 +209,37 @@ def test_diagonal_and_select_are_views_as_in_torch():
     for lib in (bp, torch):                        # a write through a view of a tensor the graph saved: refused
         w = lib.ones(2, 2, requires_grad=True); h = w * 1; z = (h * h).sum()
         with pytest.raises(RuntimeError): h.diagonal().mul_(3.); z.backward()
+
+@S
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**31))
+def test_stack_rotate_contract_median(n, m, seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, m)), rng.normal(size=(m, 2))
+    check(lambda a: bp.hstack([a, a]), lambda a: torch.hstack([a, a]), x)
+    check(lambda a: bp.vstack([a, a[0]]), lambda a: torch.vstack([a, a[0]]), x)
+    for k in (-1, 1, 2, 3): check(lambda a: bp.rot90(a, k), lambda a: torch.rot90(a, k), x)
+    idx = rng.integers(0, m, size=(n, 3))
+    check(lambda a: bp.take_along_dim(a, bp.tensor(idx), 1), lambda a: torch.take_along_dim(a, torch.tensor(idx), 1), x)
+    i0 = rng.integers(0, n, size=(2, 1))                                        # broadcast along dim 1
+    check(lambda a: bp.take_along_dim(a, bp.tensor(i0), 0), lambda a: torch.take_along_dim(a, torch.tensor(i0), 0), x)
+    check(lambda a: bp.take_along_dim(a, bp.tensor(idx)), lambda a: torch.take_along_dim(a, torch.tensor(idx)), x)
+    check(bp.kron, torch.kron, x, y)
+    a3, b3 = rng.normal(size=(2, n, m)), rng.normal(size=(n, m, 3))
+    check(lambda a, b: bp.tensordot(a, b, 2), lambda a, b: torch.tensordot(a, b, 2), a3, b3)
+    check(lambda a, b: bp.tensordot(a, b, ([1], [0])), lambda a, b: torch.tensordot(a, b, ([1], [0])), a3, b3)
+    u, v = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    check(bp.linalg.cross, torch.linalg.cross, u, v)
+    check(bp.median, torch.median, x)
+    check(lambda a: bp.median(a, 1).values, lambda a: torch.median(a, 1).values, x)
+    np.testing.assert_array_equal(bp.median(bp.tensor(x), 0, keepdim=True).indices.array, torch.median(torch.tensor(x), 0, keepdim=True).indices.numpy())
+    for f in ('tril_indices', 'triu_indices'):
+        for off in (-1, 0, 2):
+            np.testing.assert_array_equal(getattr(bp, f)(n, m, off).array, getattr(torch, f)(n, m, off).numpy())
+
+def test_erfinv_against_torch():
+    z = np.concatenate([np.linspace(-0.999999, 0.999999, 20001), [1, -1, 0, 1.5, np.nextafter(1., 0), 1e-300],
+                        1 - np.geomspace(1e-16, 0.5, 1000), -np.geomspace(1e-300, 0.5, 300)])
+    got, want = bp.erfinv(bp.tensor(z)).array, torch.erfinv(torch.tensor(z)).numpy()
+    np.testing.assert_allclose(got, want, rtol=2e-15, atol=0)                    # nan and ±inf in the same places
+    check(bp.erfinv, torch.erfinv, np.random.default_rng(0).uniform(-0.95, 0.95, 20))
+    assert bp.erfinv(bp.tensor(np.float32([0.3]))).dtype == np.float32
