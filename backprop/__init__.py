@@ -36,7 +36,7 @@ from .ops import (tan, asin, acos, atan, atan2, arcsin, arccos, arctan, arctan2,
     movedim, moveaxis, swapaxes, swapdims, repeat_interleave, tile, masked_select, count_nonzero, argwhere, diff,
     broadcast_to, clone, detach, unique, meshgrid, index_add, index_copy, index_fill,
     logit, var_mean, std_mean, searchsorted, bucketize, cumprod, det, select,
-    hstack, vstack, take_along_dim, rot90, tril_indices, triu_indices, tensordot, kron, median, erfinv)
+    hstack, vstack, take_along_dim, rot90, tril_indices, triu_indices, tensordot, kron, median, erfinv, copysign, float_power)
 from .ops import inv as inverse
 from .ops import inv as _inv, solve as _solve, matrix_norm as _matrix_norm, linalg_norm as _linalg_norm, cross as _cross
 from .nn.layers import cosine_similarity

@@ -24,9 +24,9 @@ __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'log
            'logaddexp', 'addmm', 'addcmul', 'addcdiv', 'Diagonal', 'DiagonalScatter', 'diagonal', 'select', 'trace',
            'movedim', 'repeat_interleave', 'tile', 'masked_select', 'count_nonzero', 'argwhere', 'diff', 'broadcast_to',
            'clone', 'detach', 'unique', 'meshgrid', 'logit', 'var_mean', 'std_mean', 'searchsorted', 'bucketize',
-           'CumProd', 'cumprod', 'Inv', 'Solve', 'Det', 'inv', 'solve', 'det', 'matrix_norm', 'linalg_norm', 'hstack',
-           'vstack', 'take_along_dim', 'rot90', 'tril_indices', 'triu_indices', 'tensordot', 'kron', 'cross', 'median',
-           'erfinv', 'ErfInv']
+           'copysign', 'float_power', 'CumProd', 'cumprod', 'Inv', 'Solve', 'Det', 'inv', 'solve', 'det', 'matrix_norm',
+           'linalg_norm', 'hstack', 'vstack', 'take_along_dim', 'rot90', 'tril_indices', 'triu_indices', 'tensordot',
+           'kron', 'cross', 'median', 'erfinv', 'ErfInv']
 
 # %% ../nbs/03_ops.ipynb #f68ba982
 import numpy as np, builtins, math, string, inspect, functools, warnings
@@ -1957,8 +1957,19 @@ def bucketize(input, # values to place
     if b.ndim != 1: raise RuntimeError(f"bucketize: boundaries tensor must be 1 dimension, but got dim({b.ndim})")
     return searchsorted(b, input, right=right, out_int32=out_int32)
 
-Tensor.logit = logit
-for _m in ('lerp', 'addcmul', 'addcdiv', 'clamp_min', 'clamp_max', 'logit', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh',
+def copysign(input:Tensor, other)->Tensor:
+    "$|a|$ with the sign of $b$ (its sign bit, so -0.0 counts as negative), as `torch.copysign`; the gradient flows to `input` only."
+    a = _float(input)
+    b = other.array if isinstance(other, Tensor) else np.asarray(other)
+    return a.abs() * _wrap(np.where(np.signbit(b), -1, 1).astype(a.dtype))
+
+def float_power(input:Tensor, exponent)->Tensor:
+    "`input ** exponent` computed in float64, as `torch.float_power`."
+    e = exponent.to(np.float64) if isinstance(exponent, Tensor) else float(exponent)
+    return _tensor(input).to(np.float64) ** e
+
+Tensor.logit, Tensor.copysign, Tensor.float_power = logit, copysign, float_power
+for _m in ('lerp', 'addcmul', 'copysign', 'addcdiv', 'clamp_min', 'clamp_max', 'logit', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh',
            'atan2', 'reciprocal', 'nan_to_num'):
     setattr(Tensor, _m + '_', _inplace_of(_m))
 
