@@ -193,3 +193,17 @@ def test_pixel_shuffle_and_adaptive_avg_pool1d_match_torch(lead, c, r, hw, dtype
     for o in (1, hw[1], hw[0] * 3 + 1):
         compare(nn.AdaptiveAvgPool1d(o), torch.nn.AdaptiveAvgPool1d(o), [z], dtype)
         assert repr(nn.AdaptiveAvgPool1d(o)) == repr(torch.nn.AdaptiveAvgPool1d(o))
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 2), cin=st.integers(1, 3), cout=st.integers(1, 3), L=st.integers(1, 6), k=st.integers(1, 4), s=st.integers(1, 3),
+       p=st.integers(0, 2), d=st.integers(1, 2), op=st.integers(0, 2), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 99))
+def test_conv_transpose1d_matches_torch(n, cin, cout, L, k, s, p, d, op, bias, dtype, seed):
+    op = min(op, max(s, d) - 1)
+    assume((L - 1) * s - 2 * p + d * (k - 1) + op + 1 > 0)
+    manual_seed(seed)
+    ours = nn.ConvTranspose1d(cin, cout, k, s, p, op, bias=bias, dilation=d)
+    theirs = torch.nn.ConvTranspose1d(cin, cout, k, s, p, op, bias=bias, dilation=d)
+    assert repr(ours) == repr(theirs)
+    params = shared(ours, theirs, dtype)
+    compare(ours, theirs, [np.random.default_rng(seed).standard_normal((n, cin, L)).astype(dtype)], dtype, params)

@@ -60,3 +60,25 @@ def test_norm_layers_take_device_like_cpu_only_torch():
     for make in (lambda d: nn.BatchNorm1d(3, device=d), lambda d: nn.LayerNorm(3, device=d), lambda d: nn.GroupNorm(1, 3, device=d)):
         make('cpu')
         with pytest.raises(RuntimeError, match='Torch not compiled with CUDA enabled'): make('cuda')
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 4), hw=st.tuples(st.integers(2, 4), st.integers(1, 4)), affine=st.booleans(), batched=st.booleans(),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 99))
+def test_instance_norm2d_matches_torch(n, c, hw, affine, batched, dtype, seed):
+    ours, theirs = nn.InstanceNorm2d(c, affine=affine), torch.nn.InstanceNorm2d(c, affine=affine)
+    assert repr(ours) == repr(theirs)
+    rng = np.random.default_rng(seed)
+    if affine:
+        with torch.no_grad():
+            for p in theirs.parameters(): p.normal_()
+        ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    if dtype == np.float64: ours.double(); theirs.double()
+    x = (rng.standard_normal(((n,) if batched else ()) + (c,) + hw) * 2 + 1).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    xb, xt = tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yb, yt = ours(xb), theirs(xt)
+    yb.backward(tensor(g)); yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(yb.array, yt.detach().numpy(), **TOL[dtype])
+    np.testing.assert_allclose(xb.grad.array, xt.grad.numpy(), **TOL[dtype])
+    for p, q in zip(ours.parameters(), theirs.parameters()): np.testing.assert_allclose(p.grad.array, q.grad.numpy(), **TOL[dtype])

@@ -13,10 +13,10 @@ from backprop.nn.module import Parameter, Module, Sequential, ModuleList, Identi
 from .layers import Linear, Flatten, Unflatten, ReLU, LeakyReLU, GELU, SiLU, ELU, Softplus, \
     Hardtanh, ReLU6, LogSigmoid, Tanh, Sigmoid, Softmax, LogSoftmax, Mish, Hardswish, Softmin, PReLU, Dropout, \
     Dropout2d, Embedding, CosineSimilarity, PairwiseDistance
-from backprop.nn.conv import Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Conv1d, MaxPool1d, \
-    AdaptiveMaxPool2d, Unfold, Fold, Upsample, ConvTranspose2d, AdaptiveAvgPool1d, PixelShuffle, \
-    PixelUnshuffle
-from .norm import GroupNorm, BatchNorm1d, BatchNorm2d, LayerNorm
+from .conv import Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Conv1d, MaxPool1d, \
+    AdaptiveMaxPool2d, Unfold, Fold, Upsample, ConvTranspose2d, ConvTranspose1d, AdaptiveAvgPool1d, \
+    PixelShuffle, PixelUnshuffle
+from .norm import GroupNorm, InstanceNorm2d, BatchNorm1d, BatchNorm2d, LayerNorm
 from .rnn import RNN
 from .gated import LSTM, GRU, LSTMCell, GRUCell, RNNCell
 from .attention import MultiheadAttention

@@ -10,8 +10,8 @@ __all__ = ['Conv2dFunction', 'Conv2dInputGrad', 'Conv2dWeightGrad', 'conv2d', 'C
            'conv1d', 'Conv1d', 'max_pool1d', 'MaxPool1d', 'AdaptiveMaxPool2dFunction', 'adaptive_max_pool2d',
            'AdaptiveMaxPool2d', 'UnfoldFunction', 'FoldFunction', 'unfold', 'fold', 'Unfold', 'Fold', 'AxisSelect',
            'AxisSelectT', 'pad', 'AxisLinear', 'interpolate', 'Upsample', 'conv_transpose2d', 'ConvTranspose2d',
-           'adaptive_avg_pool1d', 'AdaptiveAvgPool1d', 'pixel_shuffle', 'pixel_unshuffle', 'PixelShuffle',
-           'PixelUnshuffle']
+           'conv_transpose1d', 'ConvTranspose1d', 'adaptive_avg_pool1d', 'AdaptiveAvgPool1d', 'pixel_shuffle',
+           'pixel_unshuffle', 'PixelShuffle', 'PixelUnshuffle']
 
 # %% ../../nbs/09_conv.ipynb #a4c42bb1
 import math
@@ -949,6 +949,57 @@ class ConvTranspose2d(Module):
         if self.padding != (0, 0): s += f', padding={self.padding}'
         if self.dilation != (1, 1): s += f', dilation={self.dilation}'
         if self.output_padding != (0, 0): s += f', output_padding={self.output_padding}'
+        if self.bias is None: s += ', bias=False'
+        return s
+
+# %% ../../nbs/09_conv.ipynb #32399671
+def _conv_transpose1d(input, weight, bias, stride, padding, output_padding, dilation, who):
+    if not isinstance(weight, Tensor) or weight.ndim != 3:
+        raise ShapeError(f"{who}: weight must be a 3-d Tensor (in_channels, out_channels, kL), got shape {tuple(np.shape(weight))}")
+    _check_input1d(input, who, weight.shape[0])
+    one = lambda v, n, z: (z, _single(v, n, who))
+    return _as_1d(_conv_transpose2d(_as_2d(input), _as_2d(weight), bias, one(stride, 'stride', 1), one(padding, 'padding', 0),
+                                    one(output_padding, 'output_padding', 0), one(dilation, 'dilation', 1), who))
+
+def conv_transpose1d(input:Tensor, # (N, C_in, L) or (C_in, L)
+                     weight:Tensor, # (C_in, C_out, kL)
+                     bias:Tensor=None, # (C_out,), or None
+                     stride=1, padding=0, output_padding=0, # ints, as in `conv_transpose2d`
+                     groups:int=1, # only 1 is supported
+                     dilation=1, # int
+                    )->Tensor: # (N, C_out, (L-1)s - 2p + d(k-1) + op + 1)
+    "Transposed 1-d convolution, as `torch.nn.functional.conv_transpose1d`: the 2-d one with height 1."
+    if groups != 1: raise NotImplementedError(f"conv_transpose1d: only groups=1 is supported, got groups={groups}")
+    return _conv_transpose1d(input, weight, bias, stride, padding, output_padding, dilation, 'conv_transpose1d')
+
+class ConvTranspose1d(Module):
+    "Transposed 1-d convolution layer, as `torch.nn.ConvTranspose1d` (`groups=1`, zero padding)."
+    def __init__(self, in_channels:int, out_channels:int, kernel_size, stride=1, padding=0, output_padding=0, # as in `ConvTranspose2d`
+                 groups:int=1, bias:bool=True, dilation=1, padding_mode:str='zeros', device=None, dtype=None):
+        super().__init__()
+        who = type(self).__name__
+        _check_device(device, who)
+        if groups != 1: raise NotImplementedError(f"{who}: only groups=1 is supported, got groups={groups}")
+        if padding_mode != 'zeros': raise NotImplementedError(f"{who}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups, self.padding_mode = in_channels, out_channels, groups, padding_mode
+        self.kernel_size, self.stride, self.padding, self.output_padding, self.dilation = (
+            (_single(v, n, who),) for v, n in ((kernel_size, 'kernel_size'), (stride, 'stride'), (padding, 'padding'),
+                                               (output_padding, 'output_padding'), (dilation, 'dilation')))
+        self.weight = Parameter(empty(in_channels, out_channels, *self.kernel_size, dtype=dtype))
+        if bias: self.bias = Parameter(empty(out_channels, dtype=dtype))
+        else: self.register_parameter('bias', None)
+        self.reset_parameters()
+
+    reset_parameters = Linear.reset_parameters
+
+    def forward(self, input:Tensor)->Tensor:
+        return _conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.dilation, self)
+
+    def extra_repr(self):
+        s = f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}'
+        if self.padding != (0,): s += f', padding={self.padding}'
+        if self.dilation != (1,): s += f', dilation={self.dilation}'
+        if self.output_padding != (0,): s += f', output_padding={self.output_padding}'
         if self.bias is None: s += ', bias=False'
         return s
 

@@ -12,9 +12,9 @@ from ..ops import relu, tanh, sigmoid, softmax, log_softmax
 from .layers import linear, leaky_relu, erf, gelu, silu, elu, softplus, hardtanh, relu6, \
     logsigmoid, mish, hardswish, softmin, prelu, dropout, dropout2d, embedding, one_hot, normalize, \
     cosine_similarity, pairwise_distance
-from backprop.nn.conv import conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, conv1d, max_pool1d, \
-    adaptive_max_pool2d, unfold, fold, pad, interpolate, conv_transpose2d, adaptive_avg_pool1d, pixel_shuffle, \
-    pixel_unshuffle
+from .conv import conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, conv1d, max_pool1d, \
+    adaptive_max_pool2d, unfold, fold, pad, interpolate, conv_transpose2d, conv_transpose1d, \
+    adaptive_avg_pool1d, pixel_shuffle, pixel_unshuffle
 from .norm import batch_norm, layer_norm, group_norm
 from .rnn import rnn_recurrence, rnn
 from .attention import scaled_dot_product_attention
