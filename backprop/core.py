@@ -48,6 +48,11 @@ def is_grad_enabled()->bool:
 
 class _GradMode:
     mode = True
+    def __new__(cls, *args, **kwargs):
+        "`@no_grad` without parentheses decorates the function directly, as PyTorch allows."
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]) and not kwargs:
+            return object.__new__(cls)(args[0])
+        return object.__new__(cls)
     def __enter__(self): self.prev = is_grad_enabled(); _set_mode(grad=self.mode)
     def __exit__(self, *exc): _set_mode(grad=self.prev)
     def __call__(self, f):
@@ -207,8 +212,13 @@ class Tensor:
     __array_ufunc__ = None      # numpy defers to Tensor's reflected operators: `arr * t` is a Tensor
     __hash__ = object.__hash__  # `==` is elementwise, so hash by identity, as PyTorch
 
-    def __init__(self, data, # array-like; always stored as float32, like `torch.Tensor(data)`
-                 requires_grad:bool=False): # record ops for autodiff?
+    def __init__(self, *data, # array-like, stored as float32 (`Tensor([1, 2])`); or sizes, zero-filled (`Tensor(2, 3)`)
+                 requires_grad:bool=False): # record ops for autodiff? (keyword only, as PyTorch's)
+        if not data: data = np.zeros(0, _default_dtype)                       # Tensor(): an empty tensor, as PyTorch
+        elif all(isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) for d in data):
+            data = np.zeros(tuple(int(d) for d in data), _default_dtype)     # PyTorch's legacy Tensor(2, 3): a shape
+        elif len(data) == 1: data = data[0]
+        else: raise TypeError(f"Tensor: expected one array-like or integer sizes, got {len(data)} arguments; pass requires_grad by keyword")
         self.array, self.grad, self.requires_grad, self._ctx, self._hooks, self._retain, self._vc, self._base = \
             _to_array(data, _default_dtype, 'Tensor'), None, False, None, None, False, _FRESH, None
         if requires_grad: self.requires_grad_()
@@ -240,7 +250,7 @@ class Tensor:
 
     def item(self):
         "The value of a one-element tensor as a Python number."
-        if self.array.size != 1: raise ValueError(f"item: only one-element tensors convert to a Python number, got shape {self.shape}")
+        if self.array.size != 1: raise ShapeError(f"item: a Tensor with {self.array.size} elements cannot be converted to a Python number (shape {self.shape})")
         return self.array.item()
     def numpy(self)->np.ndarray:
         "The data as an ndarray (shared memory). As PyTorch, refuses a tensor that requires grad."
@@ -760,8 +770,12 @@ def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bo
 
 def _backward(self, gradient=None, # d(something)/d(self); defaults to 1 for a scalar
               retain_graph:bool=None, # keep the graph for another backward (default: `create_graph`)
-              create_graph:bool=False): # record the backward pass itself, for higher derivatives
+              create_graph:bool=False, # record the backward pass itself, for higher derivatives
+              inputs=None): # accumulate only into these tensors' `.grad` (default: every leaf)
     "Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad, as `torch.Tensor.backward`."
+    if inputs is not None:
+        from .autograd import backward
+        return backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
     if not self.requires_grad:
         raise RuntimeError("backward: tensor does not require grad and has no grad_fn")
     if gradient is None:

@@ -32,7 +32,7 @@ __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'log
 import numpy as np, builtins, math, string, inspect, functools, warnings
 from collections import namedtuple
 from .core import Tensor, Function, ShapeError, as_tensor, is_grad_enabled, no_grad, _wrap, _const, _axes, _kept_shape, _promote
-from .core import _as_view, _bump, _rebase, _inplace, SetItem
+from .core import _as_view, _bump, _rebase, _inplace, _ref, SetItem
 
 # %% ../nbs/03_ops.ipynb #314a8dc7
 def _tensor(x): return x if isinstance(x, Tensor) else as_tensor(x)
@@ -934,6 +934,28 @@ Tensor.t, Tensor.narrow, Tensor.contiguous = t, narrow, _contiguous
 Tensor.is_contiguous = lambda self: bool(self.array.flags.c_contiguous)
 Tensor.view_as = Tensor.reshape_as = lambda self, other: self.reshape(other.shape)
 Tensor.nelement = Tensor.numel
+
+# %% ../nbs/03_ops.ipynb #560d2544
+def _shape_inplace(name, op):
+    "In-place form of the view op `op` (`squeeze_`, `unsqueeze_`, `t_`): same storage, new shape; recorded in a graph."
+    def f(self, *args, **kwargs):
+        if is_grad_enabled() and self.requires_grad:
+            if self._ctx is None:
+                raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation.")
+            old = _wrap(self.array, True); old._ctx = self._ctx
+            self._ctx._out = _ref(old)                 # the old node now produces `old`
+            r = op(old, *args, **kwargs)
+            if r._ctx is None or r._ctx._out() is not r: r = r * 1
+            r._ctx._out, self._ctx, self.array = _ref(self), r._ctx, r.array
+            return self
+        self.array = op(self.detach(), *args, **kwargs).array    # a view of the same storage
+        return self
+    f.__name__ = name
+    f.__doc__ = f"In-place `{name[:-1]}`: this tensor takes the new shape (same storage), as `torch.Tensor.{name}`."
+    return f
+
+Tensor.squeeze_, Tensor.unsqueeze_, Tensor.t_ = (_shape_inplace(n, f) for n, f in
+                                                 (('squeeze_', squeeze), ('unsqueeze_', unsqueeze), ('t_', t)))
 
 # %% ../nbs/03_ops.ipynb #884b1e61
 def flip(input:Tensor, # any tensor

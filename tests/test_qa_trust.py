@@ -350,8 +350,7 @@ def test_cross_entropy_with_every_target_ignored():
     gb = bp.zeros(3, 4, requires_grad=True); bp.nn.functional.cross_entropy(gb, bp.tensor([-100] * 3)).backward()
     np.testing.assert_array_equal(np.isnan(gb.grad.array), np.isnan(gt.grad.numpy()))
 
-@pytest.mark.xfail(strict=True, reason='Q4: item() of a many-element tensor raises ValueError, PyTorch RuntimeError')
-def test_item_of_many_elements_error_type():
+def test_item_of_many_elements_error_type():                   # Q4, fixed: item() raises ShapeError, a RuntimeError
     raises_like_torch(lambda L: L.zeros(3).item(), RuntimeError)
 
 def test_shape_mismatch_error_type():                          # Q4, fixed: ShapeError is also a RuntimeError
