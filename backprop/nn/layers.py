@@ -6,18 +6,18 @@ Docs: https://backprop-dev.github.io/backprop/layers.html.md"""
 
 # %% auto #0
 __all__ = ['LinearFunction', 'linear', 'Linear', 'Flatten', 'Unflatten', 'ReLU', 'LeakyReLUFunction', 'leaky_relu', 'LeakyReLU',
-           'erf_np', 'Erf', 'erf', 'GELUFunction', 'gelu', 'GELU', 'SiLUFunction', 'silu', 'ELUFunction', 'elu',
-           'SoftplusFunction', 'softplus', 'HardtanhFunction', 'hardtanh', 'relu6', 'LogSigmoidFunction', 'logsigmoid',
-           'SiLU', 'ELU', 'Softplus', 'Hardtanh', 'ReLU6', 'LogSigmoid', 'Tanh', 'Sigmoid', 'Softmax', 'LogSoftmax',
-           'mish', 'hardswish', 'softmin', 'prelu', 'Mish', 'Hardswish', 'Softmin', 'PReLU', 'dropout', 'Dropout',
-           'dropout2d', 'Dropout2d', 'EmbeddingFunction', 'EmbeddingBackward', 'embedding', 'Embedding', 'one_hot',
-           'normalize', 'cosine_similarity', 'pairwise_distance', 'CosineSimilarity', 'PairwiseDistance']
+           'GELUFunction', 'gelu', 'GELU', 'SiLUFunction', 'silu', 'ELUFunction', 'elu', 'SoftplusFunction', 'softplus',
+           'HardtanhFunction', 'hardtanh', 'relu6', 'LogSigmoidFunction', 'logsigmoid', 'SiLU', 'ELU', 'Softplus',
+           'Hardtanh', 'ReLU6', 'LogSigmoid', 'Tanh', 'Sigmoid', 'Softmax', 'LogSoftmax', 'mish', 'hardswish',
+           'softmin', 'prelu', 'Mish', 'Hardswish', 'Softmin', 'PReLU', 'dropout', 'Dropout', 'dropout2d', 'Dropout2d',
+           'EmbeddingFunction', 'EmbeddingBackward', 'embedding', 'Embedding', 'one_hot', 'normalize',
+           'cosine_similarity', 'pairwise_distance', 'CosineSimilarity', 'PairwiseDistance']
 
 # %% ../../nbs/08_layers.ipynb #d34fda41
 import math, warnings
 import numpy as np
 from ..core import Tensor, Function, ShapeError, _wrap, empty, as_tensor, default_generator
-from ..ops import relu, tanh, sigmoid, softmax, log_softmax, flatten, vector_norm, where
+from ..ops import relu, tanh, sigmoid, softmax, log_softmax, flatten, erf, erf_np, vector_norm, where
 from .module import Module, Parameter, _check_device
 from . import init
 
@@ -147,62 +147,6 @@ class LeakyReLU(Module):
         self.negative_slope, self.inplace = negative_slope, inplace
     def forward(self, input:Tensor)->Tensor: return leaky_relu(input, self.negative_slope)
     def extra_repr(self): return f'negative_slope={self.negative_slope}' + (', inplace=True' if self.inplace else '')
-
-# %% ../../nbs/08_layers.ipynb #e5535bcf
-# Coefficients of W. J. Cody's CALERF (Math. Comp. 23 (1969) 631-637), as in SPECFUN / SLATEC
-_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02, 3.20937758913846947e03, 1.85777706184603153e-1)
-_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03, 2.84423683343917062e03)
-_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01, 2.98635138197400131e02,
-          8.81952221241769090e02, 1.71204761263407058e03, 2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
-_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02, 1.62138957456669019e03,
-          3.29079923573345963e03, 4.36261909014324716e03, 3.43936767414372164e03, 1.23033935480374942e03)
-_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1, 1.60837851487422766e-2,
-          6.58749161529837803e-4, 1.63153871373020978e-2)
-_ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1, 6.05183413124413191e-2, 2.33520497626869185e-3)
-
-def _rational(t, num, den):
-    "Cody's nested evaluation of num(t)/den(t): `num[-1]` is the leading coefficient, `den` is monic."
-    xn, xd = num[-1] * t, t
-    for a, b in zip(num[:-2], den[:-1]): xn, xd = (xn + a) * t, (xd + b) * t
-    return (xn + num[-2]) / (xd + den[-1])
-
-def _exp_neg_sq(y):
-    "$e^{-y^2}$ as $e^{-s^2}e^{-(y-s)(y+s)}$ with $s$ = $y$ truncated to a multiple of 1/16: no digits lost squaring $y$."
-    s = np.trunc(16 * y) / 16
-    return np.exp(-s * s) * np.exp(-(y - s) * (y + s))
-
-def erf_np(x:np.ndarray, # any shape; computed in float64
-          )->np.ndarray: # erf(x), in x's float dtype (float64 for integer input)
-    "The error function on an ndarray, vectorised, accurate to about 1 ulp in float64 (Cody's rational approximations)."
-    x = np.asarray(x)
-    dt = x.dtype if x.dtype.kind == 'f' else np.dtype(np.float64)
-    x = x.astype(np.float64)
-    y = np.abs(x)
-    out = np.empty_like(y)
-    small = y <= 0.46875
-    mid = ~small & (y <= 4)
-    big = ~(small | mid)                                    # also ±inf and nan
-    xs = x[small]                                           # |x| <= 0.46875: erf = x·R1(x²)
-    out[small] = xs * _rational(xs * xs, _ERF_A, _ERF_B)
-    ym = y[mid]                                             # 0.46875 < |x| <= 4: erfc = e^{-x²}·R2(|x|)
-    out[mid] = 1 - _rational(ym, _ERF_C, _ERF_D) * _exp_neg_sq(ym)
-    yb = np.minimum(y[big], 27.)                            # |x| > 4: erfc = e^{-x²}/|x|·(1/√π + R3(1/x²)/x²); 0 beyond 27
-    z = 1 / (yb * yb)
-    out[big] = 1 - (1 / math.sqrt(math.pi) - z * _rational(z, _ERF_P, _ERF_Q)) / yb * _exp_neg_sq(yb)
-    return np.copysign(out, x).astype(dt, copy=False)      # erf is odd
-
-class Erf(Function):
-    "$y = \\mathrm{erf}(x)$; VJP $\\bar x = \\bar y\\,\\tfrac{2}{\\sqrt\\pi}e^{-x^2}$."
-    def forward(self, x): return erf_np(x)
-    def backward(self, g):
-        x = self.inputs[0]
-        return g * (2 / math.sqrt(math.pi)) * (-(x * x)).exp(),
-
-def erf(input:Tensor, # floating-point values
-       )->Tensor: # erf of each element
-    "The error function $\\frac{2}{\\sqrt\\pi}\\int_0^x e^{-t^2}dt$ elementwise, differentiable to any order."
-    _float_input('erf', input)
-    return Erf.apply(input)
 
 # %% ../../nbs/08_layers.ipynb #bd8ed888
 _K = math.sqrt(2 / math.pi)
