@@ -268,10 +268,11 @@ def hvp(fn, # a function of `x` returning a scalar Tensor
         (hv,) = grad((g * as_tensor(v, x.dtype)).sum(), x)
     return hv
 
-# %% ../../nbs/04_autograd.ipynb #88baff99
+# %% ../../nbs/04_autograd.ipynb #3b7bc891
 import functools
 from ..core import set_detect_anomaly, is_anomaly_enabled, AnomalyError
 
+# %% ../../nbs/04_autograd.ipynb #88baff99
 class detect_anomaly:
     "Context manager and decorator: name the first op whose output or gradient is nan/inf, and the line that created it (as `torch.autograd.detect_anomaly`)."
     def __init__(self, check_nan:bool=True): # False turns detection off inside the block
@@ -287,11 +288,12 @@ class detect_anomaly:
             with detect_anomaly(self.check_nan): return f(*args, **kwargs)
         return _f
 
-# %% ../../nbs/04_autograd.ipynb #93c4fa19
+# %% ../../nbs/04_autograd.ipynb #422b8178
 from ..core import set_grad_enabled, set_detect_anomaly, is_anomaly_enabled
 from ..compat import inference_mode
 from ..gradcheck import gradcheck, gradgradcheck
 
+# %% ../../nbs/04_autograd.ipynb #93c4fa19
 def Variable(data, # a Tensor or array-like
              requires_grad:bool=False, # make it a leaf that records ops
              volatile:bool=False): # ignored, as in PyTorch since 0.4
