@@ -705,7 +705,7 @@ class Fold(Module):
 
 # %% ../../nbs/09_conv.ipynb #b3ff7dfb
 class AxisSelect(Function):
-    "$y = $ `x` taken at index `idx` along `axis` (entries where idx < 0 become 0): a 0/1 selection matrix $P$ applied on one axis; VJP: $P^\\top \\bar y$ (`AxisSelectT`)."
+    "$y$ = `x` taken at index `idx` along `axis` (entries where idx < 0 become 0): a 0/1 selection matrix $P$ applied on one axis; VJP: $P^\\top \\bar y$ (`AxisSelectT`)."
     op = 'axis_select'
     saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, x, *, idx, axis, n):
