@@ -215,7 +215,7 @@ def _transposed_vjp(node, xs, dx, y):
         if not s.requires_grad:
             raise NotImplementedError(f"jvp: {node!r} has no JVP rule and its backward is not written in Tensor ops, "
                                       "so it can't be transposed; add a rule to bp.func.jvp_rules")
-        (dy,) = _grad(s, g, create_graph=keep, allow_unused=True)
+        (dy,) = _grad(s, g, retain_graph=True, create_graph=keep, allow_unused=True)   # s reaches back into the recorded graph: keep it
     return dy
 
 # %% ../nbs/05_func.ipynb #6681c6d5
@@ -236,6 +236,8 @@ jvp_rules[_ag._Unpack] = _unpack_jvp
 def _rule_for(node):
     "The node's JVP rule: from the table, the op's own `jvp` method, a custom Function's `jvp`, or else the transposed VJP."
     rule = jvp_rules.get(type(node))
+    if rule is None:                                    # the same op class defined again (a notebook re-running its export cell)
+        rule = next((r for c, r in jvp_rules.items() if c.__qualname__ == type(node).__qualname__ and c.__module__ == type(node).__module__), None)
     if rule is not None: return rule
     own = getattr(type(node), 'jvp', None)              # an op may carry its rule: `def jvp(self, xs, dx, y)`
     if own is not None: return lambda n, xs, dx, y: own(n, xs, dx, y)

@@ -3,7 +3,7 @@
 
 1. notebooks are the source: `nbdev-export` must leave `backprop/` unchanged;
 2. README.md is in step with nbs/index.ipynb;
-3. `nbdev-test` runs every notebook cell, including those flagged `slow`;
+3. `nbdev-test` runs every notebook cell, including those flagged `slow` (each notebook in its own process);
 4. the offline docs site is built (needs pandoc from pypandoc_binary and MathJax from `npm ci`);
 5. pytest runs tests/ (PyTorch-oracle tests skip without torch, browser tests without chromium).
 
@@ -27,6 +27,27 @@ def run(title, cmd, **kw):
 
 def tool(name): return str(BIN / name) if (BIN / name).exists() else name
 
+def run_notebooks(flags, workers=2):
+    """`nbdev-test` on every notebook, each in a process of its own (two at a time, one per core). A plain `nbdev-test`
+    runs several notebooks in one worker process, and a notebook's `#| export` cells re-define its classes and re-patch
+    `Tensor` there, which can disturb a later notebook in that process (an op class is then a different object from
+    the package's); one process per notebook is what a reader gets, and what the docs build does."""
+    from concurrent.futures import ThreadPoolExecutor
+    nbs = sorted(p for p in (ROOT / 'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
+    print(f"\n=== notebooks: nbdev-test {' '.join(flags)} on {len(nbs)} notebooks, one process each, {workers} at a time", flush=True)
+    t0 = time.perf_counter()
+    def one(nb):
+        t = time.perf_counter()
+        r = subprocess.run([tool('nbdev-test'), str(nb), *flags], cwd=ROOT, env=NB_ENV, capture_output=True, text=True)
+        return nb.name, r.returncode, time.perf_counter() - t, r.stdout + r.stderr
+    with ThreadPoolExecutor(workers) as ex: results = list(ex.map(one, nbs))
+    bad = [(n, out) for n, rc, _, out in results if rc]
+    for n, out in bad: print(f"--- {n} FAILED:\n{out[-6000:]}", flush=True)
+    slowest = sorted(results, key=lambda r: -r[2])[:5]
+    print('slowest: ' + ', '.join(f'{n} {t:.0f}s' for n, _, t, _ in slowest))
+    print(f"=== notebooks: {len(nbs) - len(bad)} passed, {len(bad)} failed in {time.perf_counter() - t0:.0f}s", flush=True)
+    return len(bad)
+
 def git_status(path):
     r = subprocess.run(['git', 'status', '--porcelain', '--', path], cwd=ROOT, capture_output=True, text=True)
     return r.stdout if r.returncode == 0 else None
@@ -46,7 +67,7 @@ def main():
         failed.append('export-sync')
     if run('readme', [sys.executable, 'tools/sync_readme.py', '--check']): failed.append('readme-sync')
     flags = [] if a.fast else ['--flags', 'slow']
-    if run('notebooks', [tool('nbdev-test'), *flags], env=NB_ENV): failed.append('nbdev-test')
+    if run_notebooks(flags): failed.append('nbdev-test')
     if not a.no_site:
         if not (ROOT / 'node_modules' / 'mathjax').exists() and shutil.which('npm'):
             if run('mathjax', ['npm', 'ci', '--no-audit', '--no-fund']): failed.append('npm ci')
