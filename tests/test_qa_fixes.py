@@ -39,3 +39,16 @@ def test_squeeze_unsqueeze_t_in_place():
     y = w * 2; y.unsqueeze_(0); (y * y).sum().backward()
     np.testing.assert_allclose(w.grad.array, 8 * w.array)
     with pytest.raises(RuntimeError, match='leaf Variable'): w.unsqueeze_(0)
+
+
+def test_jvp_through_chained_ops_without_rules():
+    "Forward mode falls back on the transposed VJP for an op with no JVP rule; two in a row must not free the graph."
+    from backprop.core import Function
+    class MyTanh(Function):
+        def forward(self, x): return np.tanh(x)
+        def backward(self, g): return g * (1 - self.out() ** 2),
+    f = lambda x: MyTanh.apply(MyTanh.apply(x * 2)) * 3
+    x, dx = bp.tensor([0.1, 0.2], dtype=np.float64), bp.tensor([1., -0.5], dtype=np.float64)
+    _, t = bp.func.jvp(f, (x,), (dx,))
+    e = 1e-6
+    np.testing.assert_allclose(t.array, (f(x + e * dx) - f(x - e * dx)).array / (2 * e), rtol=1e-7)
