@@ -34,15 +34,7 @@ def data(seed, shape, kind='normal', dtype=np.float64):
     else: raise ValueError(kind)
     return np.asarray(a, dtype)
 
-def _np_dtype(t): return np.dtype(str(t.dtype).replace('torch.', ''))
-
-def _leaves(arrays, rg, lib):
-    out = []
-    for a, r in zip(arrays, rg):
-        if not isinstance(a, np.ndarray): out.append(a); continue
-        r = r and a.dtype.kind == 'f'
-        out.append(bp.tensor(a, requires_grad=r) if lib is bp else torch.tensor(a, requires_grad=r))
-    return out
+from test_ops_torch import _np_dtype, _leaves  # noqa: E402  (the same leaf-making as the first op suite)
 
 def _outs(o): return list(o) if isinstance(o, (tuple, list)) else [o]
 
