@@ -43,7 +43,8 @@ from .nn.layers import cosine_similarity
 from types import SimpleNamespace
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .serialization import save, load
-from . import scalar, autograd, func, nn, optim, data, learner, diagnostics, utils, compat
+from . import scalar, autograd, func, nn, optim, data, learner, diagnostics, utils, compat, parallel
+from .parallel import set_num_threads, get_num_threads   # as torch.set_num_threads / get_num_threads
 import backprop.utils.checkpoint
 import backprop.utils.data
 import backprop.safetensors

@@ -15,7 +15,7 @@ Timing: interleaved repetitions (each repetition times a block of steps of every
 order, so drifts in machine load hit both alike), reporting the median, the min-max and the ratio of medians
 to PyTorch, plus the median [min-max] of the per-repetition (paired) ratios. `--threads 1,2` (a list) runs the
 whole measurement once per thread count in one process (torch.set_num_threads and OpenBLAS's threads are set before
-each). Target (issue 12): <= 1.0x PyTorch with 2 threads, printed as PASS/MISS; the 1-thread ratio is printed for
+each; backprop's `bp.set_num_threads(N)` governs its own thread pool and numpy's BLAS). Target (issue 12): <= 1.0x PyTorch with 2 threads, printed as PASS/MISS; the 1-thread ratio is printed for
 information. With 2 threads compare wall clock (`--clock cpu` sums the CPU time of all threads).
 
 Usage: python benchmarks/bench_lenet.py [--reps N] [--quick] [--threads N] [--clock wall|cpu] [--no-trim]
@@ -32,6 +32,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_engine as be          # shared timing/reporting helpers: interleaved, summarise, table, thread/malloc control
 
 LR, BATCH, TARGET = 0.01, 64, 1.0     # issue 12: <= 1.0x PyTorch with 2 threads
+
+
+def set_bp_threads(nt):
+    "backprop's one thread setting (its pool for the im2col unfold/fold and large elementwise work, and numpy's BLAS): "
+    "`bp.set_num_threads(nt)`; returns the count in use (None for a backprop without `backprop.parallel`)."
+    try: import backprop.parallel as par
+    except ImportError:
+        be.blas_threads(nt)
+        return None
+    if nt: par.set_num_threads(nt)
+    return par.get_num_threads()
 
 
 def make_batch(seed=0):
@@ -141,13 +152,14 @@ def run_one(a, nt, reps, block):
     "Verify and time one thread count `nt`; returns (target met or None when no goal, results, contenders)."
     print(f"\n===== threads: {nt or 'library defaults'} =====")
     torch = be.import_torch(nt)
-    nblas = be.blas_threads(nt)
+    bpthreads = set_bp_threads(nt)
+    nblas = be.blas_threads()
     no_trim = be.malloc_no_trim() if a.no_trim else False
-    meta = dict(python=platform.python_version(), numpy=np.__version__, torch=getattr(torch, '__version__', None),
+    meta = dict(python=platform.python_version(), numpy=np.__version__, torch=getattr(torch, '__version__', None), backprop_threads=bpthreads,
                 torch_threads=torch.get_num_threads() if torch else None, numpy_blas_threads=nblas, clock=a.clock,
                 malloc_no_trim=no_trim, cpus=os.cpu_count(), load_avg_start=os.getloadavg(), reps=reps, block_s=block,
                 time=time.strftime('%Y-%m-%d %H:%M:%S'))
-    print(f"numpy {meta['numpy']} (BLAS threads {nblas}); torch {meta['torch']} (threads {meta['torch_threads']}); "
+    print(f"backprop threads {bpthreads}; numpy {meta['numpy']} (BLAS threads {nblas}); torch {meta['torch']} (threads {meta['torch_threads']}); "
           f"{meta['cpus']} CPUs, load {' '.join(f'{l:.2f}' for l in meta['load_avg_start'])}; clock {a.clock}; "
           f"malloc no-trim {no_trim}")
     if torch is None: print("PyTorch is not installed: no PyTorch column, no ratio.")

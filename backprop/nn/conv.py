@@ -21,6 +21,7 @@ from ..core import Tensor, Function, ShapeError, empty, as_tensor, _wrap
 from .module import Module, Parameter, _check_device
 from . import init
 from .layers import Linear
+from ..parallel import parallel_for, parallel_copyto
 
 # %% ../../nbs/09_conv.ipynb #4076ef44
 def _pair(v, name, who):
@@ -48,8 +49,8 @@ class _Geom:
         self.flat = self.sh == 1 and self.sw == 1            # stride 1: each row of cols is one run of the flat image
         self.pitch = self.Wp if self.flat else self.Wo       # columns per output row in cols
 
-def _unfold(x:np.ndarray, g:_Geom)->np.ndarray:
-    "im2col: the (N, C·kh·kw, Ho·pitch) array whose column ℓ is the patch under the kernel at output position ℓ."
+def _unfold(x:np.ndarray, g:_Geom, out:np.ndarray=None)->np.ndarray:
+    "im2col: the (N, C·kh·kw, Ho·pitch) array whose column ℓ is the patch under the kernel at output position ℓ (into `out` if given)."
     N, C, H, W = x.shape
     if g.flat:
         xp = np.zeros((N, C, g.Hp + 1, g.Wp), x.dtype)      # + a spare zero row: the last run stays in bounds
@@ -60,7 +61,15 @@ def _unfold(x:np.ndarray, g:_Geom)->np.ndarray:
         xp = np.pad(x, ((0, 0), (0, 0), (g.pt, g.pb), (g.pl, g.pr))) if g.pt or g.pb or g.pl or g.pr else x
         win = sliding_window_view(xp, (g.dh * (g.kh - 1) + 1, g.dw * (g.kw - 1) + 1), axis=(2, 3))
         v = win[:, :, ::g.sh, ::g.sw, ::g.dh, ::g.dw].transpose(0, 1, 4, 5, 2, 3)   # (N, C, kh, kw, Ho, Wo)
-    return v.reshape(N, C * g.kh * g.kw, g.Ho * g.pitch)
+    if out is None: return v.reshape(N, C * g.kh * g.kw, g.Ho * g.pitch)
+    np.copyto(out.reshape(v.shape), v)
+    return out
+
+def _punfold(x:np.ndarray, g:_Geom)->np.ndarray:
+    "`_unfold`, the batch split into one contiguous chunk per thread (`backprop.parallel`)."
+    cols = np.empty((x.shape[0], g.C * g.kh * g.kw, g.Ho * g.pitch), x.dtype)
+    parallel_for(lambda lo, hi: _unfold(x[lo:hi], g, cols[lo:hi]), x.shape[0], cols.size)
+    return cols
 
 def _from_pitch(y:np.ndarray, g:_Geom)->np.ndarray:
     "(N, O, Ho·pitch) -> (N, O, Ho, Wo): drop the junk columns (a view)."
@@ -71,27 +80,26 @@ def _to_pitch(y:np.ndarray, g:_Geom)->np.ndarray:
     N, O = y.shape[:2]
     if g.pitch == g.Wo: return y.reshape(N, O, g.Ho * g.Wo)
     out = np.zeros((N, O, g.Ho, g.pitch), y.dtype)
-    out[..., :g.Wo] = y
+    parallel_copyto(out[..., :g.Wo], y)
     return out.reshape(N, O, g.Ho * g.pitch)
 
 # %% ../../nbs/09_conv.ipynb #77787e65
-def _fold(block, # block(i, j) -> (N, C, Ho·pitch): the rows of kernel offset (i, j)
+def _fold(block, # block(i, j, lo, hi) -> (hi-lo, C, Ho·pitch): the rows of kernel offset (i, j), images lo..hi-1
           g:_Geom, N:int, dtype)->np.ndarray: # -> (N, C, H, W)
     "col2im, the transpose of `_unfold`: add each kernel offset's block back onto the input entries it was copied from."
-    if g.flat:
-        L = g.Ho * g.Wp
-        xp = np.zeros((N, g.C, (g.Hp + 1) * g.Wp), dtype)
+    L = g.Ho * g.Wp
+    xp = np.zeros((N, g.C, (g.Hp + 1) * g.Wp) if g.flat else (N, g.C, g.Hp, g.Wp), dtype)
+    hs, ws = g.sh * (g.Ho - 1) + 1, g.sw * (g.Wo - 1) + 1
+    def part(lo, hi):                                           # images lo..hi-1 (one chunk per thread)
         for i in range(g.kh):                                   # loop over kernel offsets only
             for j in range(g.kw):
-                o = i * g.dh * g.Wp + j * g.dw
-                xp[:, :, o:o + L] += block(i, j)
-        xp = xp.reshape(N, g.C, g.Hp + 1, g.Wp)
-    else:
-        xp = np.zeros((N, g.C, g.Hp, g.Wp), dtype)
-        hs, ws = g.sh * (g.Ho - 1) + 1, g.sw * (g.Wo - 1) + 1
-        for i in range(g.kh):
-            for j in range(g.kw):
-                xp[:, :, i * g.dh:i * g.dh + hs:g.sh, j * g.dw:j * g.dw + ws:g.sw] += block(i, j).reshape(N, g.C, g.Ho, g.Wo)
+                if g.flat:
+                    o = i * g.dh * g.Wp + j * g.dw
+                    xp[lo:hi, :, o:o + L] += block(i, j, lo, hi)
+                else:
+                    xp[lo:hi, :, i * g.dh:i * g.dh + hs:g.sh, j * g.dw:j * g.dw + ws:g.sw] += block(i, j, lo, hi).reshape(hi - lo, g.C, g.Ho, g.Wo)
+    parallel_for(part, N, N * g.C * g.kh * g.kw * g.Ho * g.pitch)
+    if g.flat: xp = xp.reshape(N, g.C, g.Hp + 1, g.Wp)
     return xp[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W]
 
 # %% ../../nbs/09_conv.ipynb #992afa01
@@ -99,9 +107,15 @@ class Conv2dFunction(Function):
     "$Y_n = \\mathbf W\\,\\mathrm{cols}(x)_n + b$; VJP: $\\bar x$ = `Conv2dInputGrad`, $\\bar W$ = `Conv2dWeightGrad`, $\\bar b = \\sum \\bar y$."
     op = 'conv2d'
     def forward(self, x, w, b=None, *, geom):
-        self.geom, self.cols = geom, _unfold(x, geom)
-        y = np.matmul(w.reshape(geom.O, -1), self.cols)     # (O, K) @ (N, K, L): one BLAS product per image
-        if b is not None: y += b[:, None]
+        N, wm = x.shape[0], w.reshape(geom.O, -1)
+        cols = np.empty((N, wm.shape[1], geom.Ho * geom.pitch), x.dtype)
+        y = np.empty((N, geom.O, cols.shape[2]), np.result_type(w, x))
+        def part(lo, hi):                                   # images lo..hi-1: one chunk per thread (backprop.parallel)
+            _unfold(x[lo:hi], geom, cols[lo:hi])
+            np.matmul(wm, cols[lo:hi], out=y[lo:hi])        # (O, K) @ (n, K, L): one BLAS product per image
+            if b is not None: y[lo:hi] += b[:, None]
+        parallel_for(part, N, cols.size)
+        self.geom, self.cols = geom, cols
         return _from_pitch(y, geom)
     def backward(self, g):
         x, w = self.inputs[:2]
@@ -119,7 +133,7 @@ class Conv2dInputGrad(Function):
         self.geom = geom
         gp = _to_pitch(gy, geom) if gp is None else gp
         wt = np.ascontiguousarray(w.transpose(2, 3, 1, 0))          # (kh, kw, C, O)
-        return _fold(lambda i, j: np.matmul(wt[i, j], gp), geom, gp.shape[0], gp.dtype)   # block (i,j) of Wᵀȳ
+        return _fold(lambda i, j, lo, hi: np.matmul(wt[i, j], gp[lo:hi]), geom, gp.shape[0], gp.dtype)   # block (i,j) of Wᵀȳ
     def backward(self, u):
         gy, w = self.inputs
         return (Conv2dFunction.apply(u, w, geom=self.geom) if gy.requires_grad else None,
@@ -130,9 +144,13 @@ class Conv2dWeightGrad(Function):
     op = 'conv2d_weight_grad'
     def forward(self, x, gy, *, geom, cols=None, gp=None):
         self.geom = geom
-        cols = _unfold(x, geom) if cols is None else cols
         gp = _to_pitch(gy, geom) if gp is None else gp
-        return np.matmul(gp, cols.transpose(0, 2, 1)).sum(0).reshape(geom.O, geom.C, geom.kh, geom.kw)
+        per = np.empty((gp.shape[0], geom.O, geom.C * geom.kh * geom.kw), np.result_type(x, gy))   # ȳ_n cols_nᵀ, image by image
+        def part(lo, hi):
+            c = _unfold(x[lo:hi], geom) if cols is None else cols[lo:hi]
+            np.matmul(gp[lo:hi], c.transpose(0, 2, 1), out=per[lo:hi])
+        parallel_for(part, gp.shape[0], gp.shape[0] * per.shape[2] * gp.shape[2])
+        return per.sum(0).reshape(geom.O, geom.C, geom.kh, geom.kw)
     def backward(self, v):
         x, gy = self.inputs
         return (Conv2dInputGrad.apply(gy, v, geom=self.geom) if x.requires_grad else None,
@@ -242,22 +260,24 @@ class _Scatter(Function):
     "Add ȳ onto flat positions `idx` of zeros shaped `shape` (entries where `keep` is False are dropped)."
     op = 'max_pool2d_backward'
     saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
-    def forward(self, g, *, idx, shape, keep=None):
-        self.idx, self.shape, self.keep = idx, shape, keep
+    def forward(self, g, *, idx, shape, keep=None, split=False): # split: row n of idx only reaches row n of the result
+        self.idx, self.shape, self.keep, self.split = idx, shape, keep, split
         out = np.zeros(math.prod(shape), g.dtype)
-        np.add.at(out, idx.ravel(), (g if keep is None else g * keep).ravel())
+        gk = g if keep is None else g * keep
+        if not split: np.add.at(out, idx.ravel(), gk.ravel())
+        else: parallel_for(lambda lo, hi: np.add.at(out, idx[lo:hi].ravel(), gk[lo:hi].ravel()), shape[0], g.size)
         return out.reshape(shape)
-    def backward(self, u): return _Gather.apply(u, idx=self.idx, keep=self.keep),
+    def backward(self, u): return _Gather.apply(u, idx=self.idx, keep=self.keep, split=self.split),
 
 class _Gather(Function):
     "The entries of `x` at flat positions `idx` (zero where `keep` is False): the VJP of `_Scatter`."
     op = 'max_pool2d_gather'
     saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
-    def forward(self, x, *, idx, keep=None):
-        self.idx, self.shape, self.keep = idx, x.shape, keep
+    def forward(self, x, *, idx, keep=None, split=False):
+        self.idx, self.shape, self.keep, self.split = idx, x.shape, keep, split
         y = x.ravel()[idx]
         return y if keep is None else y * keep
-    def backward(self, g): return _Scatter.apply(g, idx=self.idx, shape=self.shape, keep=self.keep),
+    def backward(self, g): return _Scatter.apply(g, idx=self.idx, shape=self.shape, keep=self.keep, split=self.split),
 
 class MaxPool2dFunction(Function):
     "Max over each window; remembers which tap won (the first maximal one), for the backward and for `indices`."
@@ -267,20 +287,24 @@ class MaxPool2dFunction(Function):
         (N, C, H, W), (kh, kw), (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = x.shape, kernel_size, stride, padding, dilation, out_size
         eh, ew = sh * (Ho - 1) + dh * (kh - 1) + 1, sw * (Wo - 1) + dw * (kw - 1) + 1    # rows/cols the windows span
         padded = bool(ph or pw or eh > H + ph or ew > W + pw)
-        if padded:
-            xp = np.full((N, C, max(eh, H + ph), max(ew, W + pw)), -np.inf, x.dtype)
-            xp[:, :, ph:ph + H, pw:pw + W] = x
-        else: xp = x
-        taps = [xp[:, :, i * dh:i * dh + sh * (Ho - 1) + 1:sh, j * dw:j * dw + sw * (Wo - 1) + 1:sw]
-                for i in range(kh) for j in range(kw)]
-        m = taps[0].copy()
-        for v in taps[1:]: np.maximum(m, v, out=m)
-        t = np.zeros(m.shape, np.int8 if len(taps) < 128 else np.int32)    # which tap won
-        for n in range(len(taps) - 1, -1, -1):                              # last to first: the first max wins
-            step = np.subtract(n, t, dtype=t.dtype); step *= taps[n] == m; t += step
-        nan = m != m
-        if nan.any():
-            for n, v in enumerate(taps): t[nan & (v != v)] = n             # PyTorch keeps the last NaN
+        m = np.empty((N, C, Ho, Wo), x.dtype)
+        t = np.empty((N, C, Ho, Wo), np.int8 if kh * kw < 128 else np.int32)   # which tap won
+        def part(lo, hi):                                                   # images lo..hi-1 (one chunk per thread)
+            if padded:
+                xp = np.full((hi - lo, C, max(eh, H + ph), max(ew, W + pw)), -np.inf, x.dtype)
+                xp[:, :, ph:ph + H, pw:pw + W] = x[lo:hi]
+            else: xp = x[lo:hi]
+            taps = [xp[:, :, i * dh:i * dh + sh * (Ho - 1) + 1:sh, j * dw:j * dw + sw * (Wo - 1) + 1:sw]
+                    for i in range(kh) for j in range(kw)]
+            mc, tc = m[lo:hi], t[lo:hi]
+            np.copyto(mc, taps[0])
+            for v in taps[1:]: np.maximum(mc, v, out=mc)
+            tc.fill(0)
+            for n in range(len(taps) - 1, -1, -1): np.copyto(tc, n, where=taps[n] == mc)  # last to first: the first max wins
+            nan = mc != mc
+            if nan.any():
+                for n, v in enumerate(taps): tc[nan & (v != v)] = n        # PyTorch keeps the last NaN
+        parallel_for(part, N, m.size * kh * kw)
         self.t, self.xshape, self.geom = t, x.shape, (kernel_size, stride, padding, dilation, padded)
         if sink is not None: sink.append(self.indices()[0])
         return m
@@ -302,7 +326,7 @@ class MaxPool2dFunction(Function):
         return ind, keep
     def backward(self, g):
         idx, keep = self.indices(flat=True)
-        return _Scatter.apply(g, idx=idx, shape=self.xshape, keep=keep),
+        return _Scatter.apply(g, idx=idx, shape=self.xshape, keep=keep, split=True),
 
 # %% ../../nbs/09_conv.ipynb #f550a248
 def _pool_args(who, x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -652,7 +676,7 @@ class FoldFunction(Function):
     def forward(self, cols, *, geom):
         self.geom = g = geom
         c = cols.reshape(g.N, g.C, g.kh, g.kw, g.Ho, g.Wo)
-        block = lambda i, j: _to_pitch(np.ascontiguousarray(c[:, :, i, j]), g)
+        block = lambda i, j, lo, hi: _to_pitch(np.ascontiguousarray(c[lo:hi, :, i, j]), g)
         return _fold(block, g, g.N, cols.dtype)
     def backward(self, g): return UnfoldFunction.apply(g, geom=self.geom),
 
