@@ -300,7 +300,8 @@ class MaxPool2dFunction(Function):
             np.copyto(mc, taps[0])
             for v in taps[1:]: np.maximum(mc, v, out=mc)
             tc.fill(0)
-            for n in range(len(taps) - 1, -1, -1): np.copyto(tc, n, where=taps[n] == mc)  # last to first: the first max wins
+            for n in range(len(taps) - 1, -1, -1):                          # last to first: the first max wins
+                step = np.subtract(n, tc, dtype=tc.dtype); step *= taps[n] == mc; tc += step
             nan = mc != mc
             if nan.any():
                 for n, v in enumerate(taps): tc[nan & (v != v)] = n        # PyTorch keeps the last NaN
