@@ -315,15 +315,20 @@ class MaxPool2dFunction(Function):
         Ho, Wo = self.t.shape[2:]
         hb, wb = np.arange(Ho) * sh - ph, np.arange(Wo) * sw - pw          # window origins
         ti, tj = np.repeat(np.arange(kh) * dh, kw), np.tile(np.arange(kw) * dw, kh)   # offset of each tap
-        ind = np.take(ti * W + tj, self.t)
-        ind += hb[:, None] * W + wb
+        tab, base, planes = ti * W + tj, hb[:, None] * W + wb, (np.arange(N * C) * (H * W)).reshape(N, C, 1, 1)
+        ind = np.empty(self.t.shape, np.int64)
+        def part(lo, hi):                                                   # images lo..hi-1 (one chunk per thread)
+            np.take(tab, self.t[lo:hi], out=ind[lo:hi], mode='clip')       # (every tap number is valid: no check needed)
+            ind[lo:hi] += base
+            if flat and not padded: ind[lo:hi] += planes[lo:hi]
+        parallel_for(part, N, ind.size)
         keep = None
         if padded:                                                          # a winner in the padding: all-pad window
             h, w = hb[:, None] + np.take(ti, self.t), wb + np.take(tj, self.t)
             keep = (h >= 0) & (h < H) & (w >= 0) & (w < W)
             if keep.all(): keep = None
             else: ind[~keep] = 0
-        if flat: ind += (np.arange(N * C) * (H * W)).reshape(N, C, 1, 1)
+        if flat and padded: ind += planes
         return ind, keep
     def backward(self, g):
         idx, keep = self.indices(flat=True)
