@@ -6,11 +6,12 @@ Docs: https://backprop-dev.github.io/backprop/core.html.md"""
 
 # %% auto #0
 __all__ = ['float32', 'float64', 'float16', 'int64', 'int32', 'uint8', 'bool_', 'is_grad_enabled', 'no_grad', 'enable_grad',
-           'set_grad_enabled', 'ShapeError', 'Function', 'AnomalyError', 'set_detect_anomaly', 'is_anomaly_enabled',
-           'Tensor', 'RemovableHandle', 'tensor', 'as_tensor', 'zeros', 'ones', 'full', 'empty', 'zeros_like',
-           'ones_like', 'full_like', 'eye', 'arange', 'linspace', 'manual_seed', 'default_generator', 'randn', 'rand',
-           'randint', 'randperm', 'randn_like', 'rand_like', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'PowScalar', 'Pow',
-           'Sum', 'Expand', 'SumTo', 'Reshape', 'Cast', 'result_type', 'run_backward', 'CopyInto', 'SetItem']
+           'set_grad_enabled', 'ShapeError', 'Function', 'tensor_ns', 'numpy_ns', 'AnomalyError', 'set_detect_anomaly',
+           'is_anomaly_enabled', 'Tensor', 'RemovableHandle', 'tensor', 'as_tensor', 'zeros', 'ones', 'full', 'empty',
+           'zeros_like', 'ones_like', 'full_like', 'eye', 'arange', 'linspace', 'manual_seed', 'default_generator',
+           'randn', 'rand', 'randint', 'randperm', 'randn_like', 'rand_like', 'Add', 'Sub', 'Mul', 'Div', 'Neg',
+           'PowScalar', 'Pow', 'Sum', 'Expand', 'SumTo', 'Reshape', 'Cast', 'result_type', 'run_backward', 'CopyInto',
+           'SetItem']
 
 # %% ../nbs/01_core.ipynb #ce7c9ad6
 import numpy as np, weakref, functools, ctypes, os, sys, threading, operator
@@ -95,9 +96,12 @@ class Function:
     saves = None      # inputs whose *values* backward reads: None = all, a tuple of indices, or a function of the node
     _v, _ov = None, 0  # versions of the inputs (a tuple) and of the output when the node was recorded
     _stale = None
+    _xp = False       # does `backward` take the namespace `xp` (so it can run on arrays)?
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
         cls.op = cls.__dict__.get('op', cls.__name__.lower())
+        co = getattr(getattr(cls, 'backward', None), '__code__', None)
+        cls._xp = co is not None and 'xp' in co.co_varnames[:co.co_argcount]
 
     @classmethod
     def apply(cls, *args:'Tensor', **kwargs)->'Tensor':
@@ -136,6 +140,20 @@ class Function:
         raise _modified(self, 'output 0', o, o._vc[0], self._ov)
 
     def __repr__(self): return f'<{type(self).__name__}Backward>'
+
+class tensor_ns:
+    "Backward rules on `Tensor`s: every op they call is recorded (`create_graph=True`, or a rule called directly)."
+    inputs = staticmethod(lambda node: node.inputs)
+    out = staticmethod(lambda node: node.out())
+    call = staticmethod(lambda f, *args, **kwargs: f.apply(*args, **kwargs))
+    const = staticmethod(lambda a: _wrap(a))
+
+class numpy_ns:
+    "Backward rules on ndarrays: the first-order backward, one numpy call per step of the rule."
+    inputs = staticmethod(lambda node: tuple([t.array for t in node.inputs]))
+    out = staticmethod(lambda node: node.out().array)
+    call = staticmethod(lambda f, *args, **kwargs: f.forward(_new(f), *args, **kwargs))
+    const = staticmethod(lambda a: a)
 
 def _apply(cls, args, kwargs, grad=True, anomaly=False):
     "`Function.apply` below this thread's interception hook (for the interceptor), with grad mode `grad`."
@@ -177,8 +195,8 @@ def _anomaly_forward(ctx, data):
 
 def _anomaly_backward(node, gs):
     for i, gi in enumerate(gs):
-        if gi is not None and _nonfinite(gi.array):
-            kind = 'nan' if np.isnan(gi.array).any() else 'inf'
+        if gi is not None and _nonfinite(a := np.asarray(getattr(gi, 'array', gi))):
+            kind = 'nan' if np.isnan(a).any() else 'inf'
             raise AnomalyError(f"{node!r} returned {kind} in the gradient of input {i} (shape {gi.shape}); "
                                f"the op was created at {getattr(node, 'created_at', '<before anomaly detection was on>')}")
 
@@ -470,39 +488,39 @@ Tensor.__index__ = _index
 class Add(Function):
     saves = ()                     # the VJP reads no input values: in-place changes to them are harmless
     def forward(self, a, b): return a + b
-    def backward(self, g): return g, g
+    def backward(self, g, xp=tensor_ns): return g, g
 
 class Sub(Function):
     saves = ()
     def forward(self, a, b): return a - b
-    def backward(self, g): return g, (-g if self.needs(1) else None)
+    def backward(self, g, xp=tensor_ns): return g, (-g if self.needs(1) else None)
 
 class Mul(Function):
     def forward(self, a, b): return a * b
     def saves(self): return tuple(i for i in (0, 1) if self.inputs[1 - i].requires_grad)   # each input only for the other's gradient
-    def backward(self, g):
-        a, b = self.inputs
-        return (g * b if a.requires_grad else None), (g * a if b.requires_grad else None)
+    def backward(self, g, xp=tensor_ns):
+        a, b = xp.inputs(self)
+        return (g * b if self.needs(0) else None), (g * a if self.needs(1) else None)
 
 class Div(Function):
     def forward(self, a, b): return a / b
     def saves(self): return (0, 1) if self.inputs[1].requires_grad else (1,)
-    def backward(self, g):
-        a, b = self.inputs
-        return (g / b if a.requires_grad else None), (-g * a / (b * b) if b.requires_grad else None)
+    def backward(self, g, xp=tensor_ns):
+        a, b = xp.inputs(self)
+        return (g / b if self.needs(0) else None), (-g * a / (b * b) if self.needs(1) else None)
 
 class Neg(Function):
     saves = ()
     def forward(self, a): return -a
-    def backward(self, g): return (-g,)
+    def backward(self, g, xp=tensor_ns): return (-g,)
 
 class PowScalar(Function):
     op = 'pow'
     def forward(self, x, p):
         self.p = p
         return x ** p
-    def backward(self, g):
-        x, p = self.inputs[0], self.p
+    def backward(self, g, xp=tensor_ns):
+        x, p = xp.inputs(self)[0], self.p
         if p == 0: return g * 0,          # d/dx x⁰ = 0 everywhere, even at x = 0
         return (g * p * x ** (p - 1) if p != 2 else g * 2 * x),
 
@@ -536,17 +554,17 @@ class Sum(Function):
         self.axis, self.keepdim = axis, keepdim
         if x.dtype == np.float16: return np.sum(x, axis=axis, keepdims=keepdim, dtype=np.float32).astype(np.float16)
         return np.sum(x, axis=axis, keepdims=keepdim)
-    def backward(self, g):
-        x = self.inputs[0]
-        if not self.keepdim: g = g.reshape(_kept_shape(x.shape, self.axis))
-        return g.expand(x.shape),
+    def backward(self, g, xp=tensor_ns):
+        shape = self.inputs[0].shape
+        if not self.keepdim: g = g.reshape(_kept_shape(shape, self.axis))
+        return xp.call(Expand, g, shape=shape),
 
 def _kept_shape(shape, axes): return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 class Expand(Function):
     saves = ()
     def forward(self, x, shape): return np.broadcast_to(x, shape)
-    def backward(self, g): return _sum_to(g, self.inputs[0].shape),
+    def backward(self, g, xp=tensor_ns): return xp.call(SumTo, g, shape=self.inputs[0].shape),
 
 class SumTo(Function):
     saves = ()
@@ -556,7 +574,7 @@ class SumTo(Function):
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1)
         return np.sum(x, axis=axes, keepdims=True).reshape(shape) if axes else x.reshape(shape)
-    def backward(self, g): return g.expand(self.inputs[0].shape),
+    def backward(self, g, xp=tensor_ns): return xp.call(Expand, g, shape=self.inputs[0].shape),
 
 def _sum_to(g, shape, node=None):
     "Sum gradient `g` down to `shape` (undoing a broadcast); anything else is a bug in the rule of `node`."
@@ -565,18 +583,18 @@ def _sum_to(g, shape, node=None):
     except ValueError: ok = False
     if not ok:
         raise RuntimeError(f"backward: {node!r} returned a gradient of shape {g.shape} for an input of shape {shape}")
-    return SumTo.apply(g, shape=shape)
+    return SumTo.apply(g, shape=shape) if isinstance(g, Tensor) else SumTo.forward(None, g, shape)
 
 class Reshape(Function):
     saves = ()
     def forward(self, x, shape): return x.reshape(shape)
-    def backward(self, g): return g.reshape(self.inputs[0].shape),
+    def backward(self, g, xp=tensor_ns): return g.reshape(self.inputs[0].shape),
 
 class Cast(Function):
     saves = ()
     op = 'to'
     def forward(self, x, dtype): return x.astype(dtype)
-    def backward(self, g): return g.to(self.inputs[0].dtype),
+    def backward(self, g, xp=tensor_ns): return xp.call(Cast, g, dtype=self.inputs[0].dtype),
 
 # %% ../nbs/01_core.ipynb #a0cea624
 def _category(d): return 0 if d.kind == 'b' else 1 if d.kind in 'iu' else 2
@@ -708,12 +726,18 @@ def _hooked(t, g):
         if r is not None: g = r
     return g
 
-def _accumulate_leaf(t, g, gin, create_graph):
-    "Add `g` into leaf `t.grad`, in place when safe (never aliasing another tensor's memory)."
+def _as_t(g):
+    "A gradient as a Tensor (first-order gradients are ndarrays, or numpy scalars for 0-d results)."
+    return g if isinstance(g, Tensor) else _wrap(g if g.__class__ is np.ndarray else np.asarray(g))
+
+def _accumulate_leaf(t, g, gin, create_graph, gs=()):
+    "Add `g` into leaf `t.grad`, in place when safe: never adopting another tensor's memory, the incoming gradient `gin`, or an array the rule returned twice in `gs`."
+    shared = len(gs) > 1 and sum(x is g for x in gs) > 1
+    g = _as_t(g)
     if t._hooks: g = _hooked(t, g)
     if g.array.dtype != t.array.dtype: g = g.to(t.array.dtype)
     if t.grad is None:
-        fresh = create_graph or (g.array.base is None and g.array is not gin and g._ctx is None and g.array.flags.writeable)
+        fresh = create_graph or (not shared and g.array.base is None and g.array is not gin and g._ctx is None and g.array.flags.writeable)
         t.grad = g if fresh else _wrap(g.array.copy())
     elif create_graph or t.grad.requires_grad: t.grad = t.grad + g
     else: t.grad.array += g.array
@@ -723,15 +747,19 @@ def _accumulate_leaf(t, g, gin, create_graph):
 def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bool=False, inputs:list=None):
     "Reverse-mode sweep from `roots` seeded with `grads`: accumulate into leaves' `.grad`, or, given `inputs`, return their gradients."
     if retain_graph is None: retain_graph = create_graph
+    fo = not create_graph                          # first order: gradients are ndarrays, rules run on numpy_ns
+    xp = numpy_ns if fo else tensor_ns
     want = None if inputs is None else {id(t): i for i, t in enumerate(inputs)}
     found = None if inputs is None else [None] * len(inputs)
     def take(t, g):                                # a gradient for a tensor the caller asked about
-        i = want[id(t)]
+        i, g = want[id(t)], _as_t(g)
         found[i] = g if found[i] is None else found[i] + g
     pending, routes = _toposort(roots)
     acc = {}                                       # node -> gradient of its output, summed so far
     for r, g in zip(roots, grads):
-        if r._ctx is not None: acc[r._ctx] = acc[r._ctx] + g if r._ctx in acc else g
+        if r._ctx is not None:
+            if fo: g = g.array
+            acc[r._ctx] = acc[r._ctx] + g if r._ctx in acc else g
         elif want is not None: take(r, g) if id(r) in want else None
         else: _accumulate_leaf(r, g, g.array, create_graph)      # never adopt the caller's own array
     prev, anomaly = is_grad_enabled(), is_anomaly_enabled()
@@ -742,19 +770,20 @@ def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bo
             node = ready.pop()
             done.append(node)
             g = acc.pop(node, None)
-            out = node._out()
-            if g is not None and out is not None:
-                if out._hooks: g = _hooked(out, g)
-                if want is not None and id(out) in want: take(out, g)
-                elif out._retain and want is None: out.grad = g if out.grad is None else out.grad + g
-            gs = node.backward(g) if g is not None else (None,) * len(node.inputs)
+            if g is not None:
+                out = node._out()
+                if out is not None and (out._hooks or out._retain or want): g = _seen(out, g, want, take, fo)
+            if g is None: gs = (None,) * len(node.inputs)
+            elif node._xp: gs = node.backward(g, xp)
+            elif fo: gs = [None if gi is None else gi.array for gi in node.backward(_as_t(g))]
+            else: gs = node.backward(g)
             if anomaly: _anomaly_backward(node, gs)
             for t, gi in zip(routes.get(node, node.inputs) if routes else node.inputs, gs):
                 p = t._ctx
                 if gi is not None and t.requires_grad:
-                    if gi.array.shape != t.array.shape: gi = _sum_to(gi, t.array.shape, node)
+                    if gi.shape != t.array.shape: gi = _sum_to(gi, t.array.shape, node)
                     if p is not None: acc[p] = acc[p] + gi if p in acc else gi
-                    elif want is None: _accumulate_leaf(t, gi, g.array, create_graph)
+                    elif want is None: _accumulate_leaf(t, gi, g, create_graph, gs)
                     elif id(t) in want: take(t, gi)
                 if p is not None:
                     pending[p] -= 1
@@ -767,6 +796,14 @@ def run_backward(roots:list, grads:list, retain_graph:bool=None, create_graph:bo
                 node.__dict__.clear()
                 node.inputs = None
     return found
+
+def _seen(out, g, want, take, fo):
+    "Show the gradient of a node's output `out` to whoever watches it (hooks, `retain_grad`, `inputs=`); return it, maybe replaced."
+    t = _as_t(g)
+    if out._hooks: t = _hooked(out, t)
+    if want is not None and id(out) in want: take(out, t)
+    elif out._retain and want is None: out.grad = t if out.grad is None else out.grad + t
+    return t.array if fo else t
 
 def _backward(self, gradient=None, # d(something)/d(self); defaults to 1 for a scalar
               retain_graph:bool=None, # keep the graph for another backward (default: `create_graph`)

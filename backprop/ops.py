@@ -32,7 +32,7 @@ __all__ = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'log
 import numpy as np, builtins, math, string, inspect, functools, warnings
 from collections import namedtuple
 from .core import Tensor, Function, ShapeError, as_tensor, is_grad_enabled, no_grad, _wrap, _const, _axes, _kept_shape, _promote
-from .core import _as_view, _bump, _rebase, _inplace, _ref, SetItem
+from .core import _as_view, _bump, _rebase, _inplace, _ref, SetItem, tensor_ns
 
 # %% ../nbs/03_ops.ipynb #314a8dc7
 def _tensor(x): return x if isinstance(x, Tensor) else as_tensor(x)
@@ -66,7 +66,7 @@ class Exp(Function):
     "$y = e^x$; VJP $\\bar x = \\bar y\\,y$."
     saves = ()
     def forward(self, x): return np.exp(x)
-    def backward(self, g): return g * self.out(),
+    def backward(self, g, xp=tensor_ns): return g * xp.out(self),
 
 def exp(input:Tensor, # the exponent
        )->Tensor: # $e^x$, elementwise
@@ -79,7 +79,7 @@ class Log(Function):
     "$y = \\log x$; VJP $\\bar x = \\bar y / x$."
     def forward(self, x):
         with np.errstate(divide='ignore'): return np.log(x)
-    def backward(self, g): return g / self.inputs[0],
+    def backward(self, g, xp=tensor_ns): return g / xp.inputs(self)[0],
 
 def log(input:Tensor, # positive values
        )->Tensor: # the natural logarithm, elementwise
@@ -92,7 +92,7 @@ class Sqrt(Function):
     "$y = \\sqrt x$; VJP $\\bar x = \\bar y / 2y$."
     saves = ()
     def forward(self, x): return np.sqrt(x)
-    def backward(self, g): return g / (self.out() * 2),
+    def backward(self, g, xp=tensor_ns): return g / (xp.out(self) * 2),
 
 def sqrt(input:Tensor, # non-negative values
         )->Tensor: # $\sqrt x$, elementwise
@@ -104,7 +104,7 @@ Tensor.sqrt = sqrt
 class Abs(Function):
     "$y = |x|$; VJP $\\bar x = \\bar y\\,\\mathrm{sign}(x)$ (0 at 0)."
     def forward(self, x): return np.abs(x)
-    def backward(self, g): return g * _wrap(np.sign(self.inputs[0].array)),
+    def backward(self, g, xp=tensor_ns): return g * xp.const(np.sign(self.inputs[0].array)),
 
 def abs(input:Tensor, # any values
        )->Tensor: # $|x|$, elementwise
@@ -117,8 +117,8 @@ class Tanh(Function):
     "$y = \\tanh x$; VJP $\\bar x = \\bar y\\,(1 - y^2)$."
     saves = ()
     def forward(self, x): return np.tanh(x)
-    def backward(self, g):
-        y = self.out()
+    def backward(self, g, xp=tensor_ns):
+        y = xp.out(self)
         return g * (1 - y * y),
 
 class Sigmoid(Function):
@@ -127,8 +127,8 @@ class Sigmoid(Function):
     def forward(self, x):                       # e^{-|x|} never overflows, and z/(1+z) keeps tiny values for x ≪ 0
         z = np.exp(-np.abs(x))
         return np.where(x >= 0, 1, z) / (1 + z)
-    def backward(self, g):
-        y = self.out()
+    def backward(self, g, xp=tensor_ns):
+        y = xp.out(self)
         return g * y * (1 - y),
 
 def tanh(input:Tensor, # any values
@@ -146,7 +146,7 @@ Tensor.tanh, Tensor.sigmoid = tanh, sigmoid
 class Relu(Function):
     "$y = \\max(x, 0)$; VJP $\\bar x = \\bar y\\,\\mathbb 1[x > 0]$."
     def forward(self, x): return np.maximum(x, 0)
-    def backward(self, g): return g * _wrap(self.inputs[0].array > 0),
+    def backward(self, g, xp=tensor_ns): return g * xp.const(self.inputs[0].array > 0),
 
 def relu(input:Tensor, # any values
          inplace:bool=False, # overwrite `input` (as `relu_`), as `F.relu(x, inplace=True)`
@@ -160,10 +160,10 @@ class Maximum(Function):
     "Elementwise max; the gradient goes to the larger input, split evenly at ties."
     _wins = staticmethod(np.greater)
     def forward(self, a, b): return np.maximum(a, b)
-    def backward(self, g):
-        a, b = self.inputs
-        m = np.where(a.array == b.array, 0.5, self._wins(a.array, b.array)).astype(g.dtype)
-        return (g * _wrap(m) if a.requires_grad else None), (g * _wrap(1 - m) if b.requires_grad else None)
+    def backward(self, g, xp=tensor_ns):
+        a, b = self.inputs[0].array, self.inputs[1].array
+        m = np.where(a == b, 0.5, self._wins(a, b)).astype(g.dtype)
+        return (g * xp.const(m) if self.needs(0) else None), (g * xp.const(1 - m) if self.needs(1) else None)
 
 class Minimum(Maximum):
     "Elementwise min; the gradient goes to the smaller input, split evenly at ties."
@@ -189,11 +189,11 @@ class Clamp(Function):
     def forward(self, x, lo, hi):
         self.lo, self.hi = lo, hi
         return np.clip(x, lo, hi)
-    def backward(self, g):
+    def backward(self, g, xp=tensor_ns):
         x, inside = self.inputs[0].array, True
         if self.lo is not None: inside = inside & (x >= self.lo)
         if self.hi is not None: inside = inside & (x <= self.hi)
-        return g * _wrap(inside),
+        return g * xp.const(inside),
 
 def _bound(b):
     if isinstance(b, Tensor):
@@ -228,10 +228,10 @@ class Where(Function):
     def forward(self, a, b, cond):
         self.cond = cond
         return np.where(cond, a, b)
-    def backward(self, g):
-        zero = _wrap(np.zeros((), g.dtype))
-        return (Where.apply(g, zero, cond=self.cond) if self.needs(0) else None,
-                Where.apply(zero, g, cond=self.cond) if self.needs(1) else None)
+    def backward(self, g, xp=tensor_ns):
+        zero = xp.const(np.zeros((), g.dtype))
+        return (xp.call(Where, g, zero, cond=self.cond) if self.needs(0) else None,
+                xp.call(Where, zero, g, cond=self.cond) if self.needs(1) else None)
 
 def where(condition, # bool Tensor or array, broadcast against `input` and `other`
           input:Tensor=None, # values taken where `condition` is True (a number is allowed)
@@ -248,12 +248,12 @@ Tensor.where = lambda self, condition, other: where(condition, self, other)
 class Sin(Function):
     "$y = \\sin x$; VJP $\\bar x = \\bar y \\cos x$."
     def forward(self, x): return np.sin(x)
-    def backward(self, g): return g * self.inputs[0].cos(),
+    def backward(self, g, xp=tensor_ns): return g * xp.call(Cos, xp.inputs(self)[0]),
 
 class Cos(Function):
     "$y = \\cos x$; VJP $\\bar x = -\\bar y \\sin x$."
     def forward(self, x): return np.cos(x)
-    def backward(self, g): return -g * self.inputs[0].sin(),
+    def backward(self, g, xp=tensor_ns): return -g * xp.call(Sin, xp.inputs(self)[0]),
 
 def sin(input:Tensor, # angles in radians
        )->Tensor: # $\sin x$, elementwise
@@ -271,13 +271,13 @@ class Log1p(Function):
     "$y = \\log(1 + x)$; VJP $\\bar x = \\bar y / (1 + x)$."
     def forward(self, x):
         with np.errstate(divide='ignore'): return np.log1p(x)
-    def backward(self, g): return g / (self.inputs[0] + 1),
+    def backward(self, g, xp=tensor_ns): return g / (xp.inputs(self)[0] + 1),
 
 class Expm1(Function):
     "$y = e^x - 1$; VJP $\\bar x = \\bar y\\,(y + 1)$."
     saves = ()                                  # reads only its output
     def forward(self, x): return np.expm1(x)
-    def backward(self, g): return g * (self.out() + 1),
+    def backward(self, g, xp=tensor_ns): return g * (xp.out(self) + 1),
 
 class LogBase(Function):
     "$y = \\log_b x$ for a base $b$ (2 or 10); VJP $\\bar x = \\bar y / (x \\ln b)$."
@@ -285,7 +285,7 @@ class LogBase(Function):
     def forward(self, x, base):
         self.base = base
         with np.errstate(divide='ignore'): return np.log2(x) if base == 2 else np.log10(x)
-    def backward(self, g): return g / (self.inputs[0] * math.log(self.base)),
+    def backward(self, g, xp=tensor_ns): return g / (xp.inputs(self)[0] * math.log(self.base)),
 
 def log1p(input:Tensor, # values > -1
          )->Tensor: # $\log(1 + x)$, accurate for tiny $x$
@@ -359,9 +359,9 @@ def erf_np(x:np.ndarray, # any shape; integers are read as float64
 class Erf(Function):
     "$y = \\mathrm{erf}\\,x$; VJP $\\bar x = \\bar y\\,\\tfrac{2}{\\sqrt\\pi}e^{-x^2}$."
     def forward(self, x): return erf_np(x)
-    def backward(self, g):
-        x = self.inputs[0]
-        return g * (2 / math.sqrt(math.pi)) * (-(x * x)).exp(),
+    def backward(self, g, xp=tensor_ns):
+        x = xp.inputs(self)[0]
+        return g * (2 / math.sqrt(math.pi)) * xp.call(Exp, -(x * x)),
 
 def erf(input:Tensor, # any values
        )->Tensor: # $\mathrm{erf}\,x$, in [-1, 1]
@@ -375,8 +375,8 @@ class Rsqrt(Function):
     saves = ()
     def forward(self, x):
         with np.errstate(divide='ignore'): return 1 / np.sqrt(x)
-    def backward(self, g):
-        y = self.out()
+    def backward(self, g, xp=tensor_ns):
+        y = xp.out(self)
         return g * y * y * y * -0.5,
 
 def rsqrt(input:Tensor, # positive values
@@ -587,11 +587,11 @@ class Amax(Function):
     def forward(self, x, axis, keepdim):
         self.axis, self.keepdim = axis, keepdim
         return self._reduce(x, axis=axis, keepdims=keepdim)
-    def backward(self, g):
+    def backward(self, g, xp=tensor_ns):
         x, shape = self.inputs[0].array, _kept_shape(self.inputs[0].shape, self.axis)
         hit = x == self.out().array.reshape(shape)
         m = (hit / hit.sum(axis=self.axis, keepdims=True)).astype(g.dtype)
-        return g.reshape(shape) * _wrap(m),
+        return g.reshape(shape) * xp.const(m),
 
 class Amin(Amax):
     "Min over `axis`; ties share the gradient evenly."
@@ -655,10 +655,10 @@ class LogSumExp(Function):
         m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
         with np.errstate(divide='ignore'): y = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
         return y if keepdim else np.squeeze(y, axis=axis)
-    def backward(self, g):
-        x = self.inputs[0]
+    def backward(self, g, xp=tensor_ns):
+        x = xp.inputs(self)[0]
         shape = _kept_shape(x.shape, self.axis)
-        return g.reshape(shape) * (x - self.out().reshape(shape)).exp(),
+        return g.reshape(shape) * xp.call(Exp, x - xp.out(self).reshape(shape)),
 
 def logsumexp(input:Tensor, # any values (logits)
               dim=None, # int or tuple of dims to reduce; None for all
@@ -724,7 +724,7 @@ class CumSum(Function):
         acc = np.float32 if x.dtype == np.float16 else None      # float16 sums stall at 2048 (2048 + 1 rounds to 2048)
         y = np.flip(np.cumsum(np.flip(x, dim), dim, dtype=acc), dim) if reverse else np.cumsum(x, axis=dim, dtype=acc)
         with np.errstate(over='ignore'): return y.astype(x.dtype, copy=False)   # beyond 65504: inf, as PyTorch
-    def backward(self, g): return CumSum.apply(g, dim=self.dim, reverse=not self.reverse),
+    def backward(self, g, xp=tensor_ns): return xp.call(CumSum, g, dim=self.dim, reverse=not self.reverse),
 
 def cumsum(input:Tensor, # any tensor
            dim:int, # the dim to accumulate along
@@ -791,9 +791,9 @@ class Softmax(Function):
         self.dim = dim
         e = np.exp(x - np.max(x, axis=dim, keepdims=True, initial=-np.inf))
         return e / np.sum(e, axis=dim, keepdims=True)
-    def backward(self, g):
-        s = self.out()
-        return s * (g - (g * s).sum(self.dim, keepdim=True)),
+    def backward(self, g, xp=tensor_ns):
+        s = xp.out(self)
+        return s * (g - (g * s).sum(self.dim, keepdims=True)),
 
 class LogSoftmax(Function):
     "$\\ell = x - \\mathrm{logsumexp}(x)$ along `dim`; VJP $\\bar x = \\bar\\ell - e^{\\ell}\\sum\\bar\\ell$."
@@ -803,7 +803,7 @@ class LogSoftmax(Function):
         self.dim = dim
         z = x - np.max(x, axis=dim, keepdims=True, initial=-np.inf)
         return z - np.log(np.sum(np.exp(z), axis=dim, keepdims=True))
-    def backward(self, g): return g - self.out().exp() * g.sum(self.dim, keepdim=True),
+    def backward(self, g, xp=tensor_ns): return g - xp.call(Exp, xp.out(self)) * g.sum(self.dim, keepdims=True),
 
 def _softmax_input(x, dim, dtype, op):
     x = _float(x) if dtype is None else _tensor(x).to(dtype)
@@ -836,7 +836,7 @@ class Permute(Function):
     def forward(self, x, dims):
         self.dims = dims
         return np.transpose(x, dims)
-    def backward(self, g): return g.permute(np.argsort(self.dims).tolist()),
+    def backward(self, g, xp=tensor_ns): return xp.call(Permute, g, dims=tuple(np.argsort(self.dims).tolist())),
 
 def permute(input:Tensor, # any tensor
             *dims, # a permutation of its dims (or one tuple of them): output dim k is input dim dims[k]
@@ -924,7 +924,7 @@ class Contiguous(Function):
     "A C-ordered copy of an array stored otherwise; VJP: $\\bar x = \\bar y$."
     saves = ()
     def forward(self, x): return np.ascontiguousarray(x)
-    def backward(self, g): return g,
+    def backward(self, g, xp=tensor_ns): return g,
 
 def _contiguous(self)->Tensor:
     "This tensor if its array is C-contiguous, else a C-ordered copy (differentiable), as `torch.Tensor.contiguous`."
@@ -974,9 +974,9 @@ class Roll(Function):
     def forward(self, x, shifts, dims):
         self.shifts, self.dims = shifts, dims
         return np.roll(x, shifts, axis=dims)
-    def backward(self, g):
+    def backward(self, g, xp=tensor_ns):
         back = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
-        return Roll.apply(g, shifts=back, dims=self.dims),
+        return xp.call(Roll, g, shifts=back, dims=self.dims),
 
 def roll(input:Tensor, # any tensor
          shifts, # int or tuple of ints: how far to shift
@@ -1082,7 +1082,7 @@ class GetItem(Function):
     def forward(self, x, idx, adv):
         self.idx, self.adv = idx, adv
         return x[idx]
-    def backward(self, g): return IndexAdd.apply(g, shape=self.inputs[0].shape, idx=self.idx, adv=self.adv),
+    def backward(self, g, xp=tensor_ns): return xp.call(IndexAdd, g, shape=self.inputs[0].shape, idx=self.idx, adv=self.adv),
 
 class IndexAdd(Function):
     "Scatter `g` into zeros of `shape` at `idx`, adding at repeated indices; VJP: `g[idx]`."
@@ -1094,7 +1094,7 @@ class IndexAdd(Function):
         if adv: np.add.at(z, idx, g)    # integer arrays may repeat an index: accumulate
         else: z[idx] = g                # basic indexing and masks never do
         return z
-    def backward(self, g): return GetItem.apply(g, idx=self.idx, adv=self.adv),
+    def backward(self, g, xp=tensor_ns): return xp.call(GetItem, g, idx=self.idx, adv=self.adv),
 
 def _getitem(self, idx):
     "Index like numpy/PyTorch: ints, slices, None, ..., integer arrays/tensors/lists and bool masks."
@@ -1132,7 +1132,7 @@ class Gather(Function):
         self.idx, self.dim = idx, dim
         part = tuple(slice(None) if k == dim else slice(0, n) for k, n in enumerate(idx.shape))
         return np.take_along_axis(x[part], idx, axis=dim)
-    def backward(self, g): return ScatterAdd.apply(g, shape=self.inputs[0].shape, idx=self.idx, dim=self.dim),
+    def backward(self, g, xp=tensor_ns): return xp.call(ScatterAdd, g, shape=self.inputs[0].shape, idx=self.idx, dim=self.dim),
 
 class ScatterAdd(Function):
     "Add `g` into zeros of `shape` at `index` along `dim`; VJP: gather again."
@@ -1145,7 +1145,7 @@ class ScatterAdd(Function):
         pos[dim] = idx
         np.add.at(z, tuple(pos), g)
         return z
-    def backward(self, g): return Gather.apply(g, idx=self.idx, dim=self.dim),
+    def backward(self, g, xp=tensor_ns): return xp.call(Gather, g, idx=self.idx, dim=self.dim),
 
 def gather(input:Tensor, # the source
            dim:int, # the dim to pick along
@@ -1384,7 +1384,7 @@ class Cat(Function):
     def forward(self, *xs, dim):
         self.dim, self.sizes = dim, [x.shape[dim] for x in xs]
         return np.concatenate(xs, axis=dim)
-    def backward(self, g):
+    def backward(self, g, xp=tensor_ns):
         ends, pre = np.cumsum(self.sizes).tolist(), (slice(None),) * self.dim
         return tuple(g[pre + (slice(e - n, e),)] if t.requires_grad else None
                      for t, n, e in zip(self.inputs, self.sizes, ends))
@@ -1416,20 +1416,22 @@ def stack(tensors:list, # tensors of the same shape
 class MatMul(Function):
     "$C = AB$ (batched, numpy rules); VJP $\\bar A = \\bar C B^\\top$, $\\bar B = A^\\top \\bar C$."
     def forward(self, a, b): return np.matmul(a, b)
-    def backward(self, g):
-        a, b = self.inputs
+    def backward(self, g, xp=tensor_ns):
+        a, b = xp.inputs(self)
+        na, nb = self.needs(0), self.needs(1)
         if a.ndim == 1 and b.ndim == 1:                  # dot product: g is 0-d
-            return (g * b if a.requires_grad else None), (g * a if b.requires_grad else None)
+            return (g * b if na else None), (g * a if nb else None)
         ga = gb = None
+        row, col = (lambda v: v.reshape(v.shape[:-1] + (1, v.shape[-1]))), (lambda v: v.reshape(v.shape + (1,)))
         if a.ndim == 1:                                  # (n) @ (..., n, m) -> (..., m)
-            if a.requires_grad: ga = (g.unsqueeze(-2) @ b.mT).squeeze(-2)
-            if b.requires_grad: gb = a.unsqueeze(-1) @ g.unsqueeze(-2)
+            if na: ga = (row(g) @ b.mT).reshape(g.shape[:-1] + a.shape)
+            if nb: gb = col(a) @ row(g)
         elif b.ndim == 1:                                # (..., n, k) @ (k) -> (..., n)
-            if a.requires_grad: ga = g.unsqueeze(-1) @ b.unsqueeze(-2)
-            if b.requires_grad: gb = (a.mT @ g.unsqueeze(-1)).squeeze(-1)
+            if na: ga = col(g) @ row(b)
+            if nb: gb = (a.mT @ col(g)).reshape(g.shape[:-1] + b.shape)
         else:                                            # each gradient in its input's memory layout (see _colmajor)
-            if a.requires_grad: ga = (b @ g.mT).mT if _colmajor(a.array) else g @ b.mT
-            if b.requires_grad: gb = (g.mT @ a).mT if _colmajor(b.array) else a.mT @ g
+            if na: ga = (b @ g.mT).mT if _colmajor(self.inputs[0].array) else g @ b.mT
+            if nb: gb = (g.mT @ a).mT if _colmajor(self.inputs[1].array) else a.mT @ g
         return ga, gb                                    # batch dims that were broadcast are summed by the engine
 
 def _colmajor(x:np.ndarray)->bool:
@@ -1696,31 +1698,31 @@ class Tan(Function):
     "$y = \\tan x$; VJP $\\bar x = \\bar y\\,(1 + y^2)$."
     saves = ()
     def forward(self, x): return np.tan(x)
-    def backward(self, g):
-        y = self.out()
+    def backward(self, g, xp=tensor_ns):
+        y = xp.out(self)
         return g * (1 + y * y),
 
 class Asin(Function):
     "$y = \\arcsin x$; VJP $\\bar x = \\bar y / \\sqrt{1 - x^2}$."
     def forward(self, x): return np.arcsin(x)
-    def backward(self, g): return g * (1 - self.inputs[0].square()).rsqrt(),
+    def backward(self, g, xp=tensor_ns): return g * xp.call(Rsqrt, 1 - xp.inputs(self)[0] ** 2),
 
 class Acos(Function):
     "$y = \\arccos x$; VJP $\\bar x = -\\bar y / \\sqrt{1 - x^2}$."
     def forward(self, x): return np.arccos(x)
-    def backward(self, g): return -g * (1 - self.inputs[0].square()).rsqrt(),
+    def backward(self, g, xp=tensor_ns): return -g * xp.call(Rsqrt, 1 - xp.inputs(self)[0] ** 2),
 
 class Atan(Function):
     "$y = \\arctan x$; VJP $\\bar x = \\bar y / (1 + x^2)$."
     def forward(self, x): return np.arctan(x)
-    def backward(self, g): return g / (1 + self.inputs[0].square()),
+    def backward(self, g, xp=tensor_ns): return g / (1 + xp.inputs(self)[0] ** 2),
 
 class Atan2(Function):
     "$\\theta = \\mathrm{atan2}(y, x)$; VJP $\\bar y = \\bar\\theta\\,x/r^2$, $\\bar x = -\\bar\\theta\\,y/r^2$, $r^2 = x^2 + y^2$."
     def forward(self, y, x): return np.arctan2(y, x)
-    def backward(self, g):
-        y, x = self.inputs
-        g = g / (x.square() + y.square())
+    def backward(self, g, xp=tensor_ns):
+        y, x = xp.inputs(self)
+        g = g / (x * x + y * y)
         return (g * x if self.needs(0) else None), (-g * y if self.needs(1) else None)
 
 def tan(input:Tensor)->Tensor: "The tangent, elementwise."; return Tan.apply(_float(input))
@@ -1800,7 +1802,7 @@ class Diagonal(Function):
         v = np.diagonal(x, k, d1, d2)                     # numpy's diagonal is a read-only view of x ...
         if x.flags.writeable: v.flags.writeable = True    # ... made writable, so x.diagonal().fill_(1) reaches x
         return v
-    def backward(self, g): return DiagonalScatter.apply(g, shape=self.shape, k=self.k, d1=self.d1, d2=self.d2),
+    def backward(self, g, xp=tensor_ns): return xp.call(DiagonalScatter, g, shape=self.shape, k=self.k, d1=self.d1, d2=self.d2),
 
 class DiagonalScatter(Function):
     "Zeros of `shape` with `g` on the `k`-th diagonal across `d1, d2`; VJP: that diagonal of $\\bar y$."
@@ -1810,7 +1812,7 @@ class DiagonalScatter(Function):
         z = np.zeros(shape, g.dtype)
         v = np.diagonal(z, k, d1, d2); v.flags.writeable = True; v[...] = g
         return z
-    def backward(self, g): return Diagonal.apply(g, k=self.k, d1=self.d1, d2=self.d2),
+    def backward(self, g, xp=tensor_ns): return xp.call(Diagonal, g, k=self.k, d1=self.d1, d2=self.d2),
 
 def diagonal(input:Tensor, # at least 2 dims
              offset:int=0, # 0: the main diagonal; >0 above it, <0 below
@@ -2039,8 +2041,8 @@ class Inv(Function):
     "$Y = A^{-1}$ (batched); VJP $\\bar A = -Y^\\top \\bar Y Y^\\top$."
     saves = ()
     def forward(self, a): return np.linalg.inv(a)
-    def backward(self, g):
-        yt = self.out().mT
+    def backward(self, g, xp=tensor_ns):
+        yt = xp.out(self).mT
         return -(yt @ g @ yt),
 
 class Solve(Function):
@@ -2192,9 +2194,9 @@ class ErfInv(Function):
             y = np.copysign(t, a)
             y = np.where(np.abs(a) == 1, np.copysign(np.inf, a), np.where(np.abs(a) > 1, np.nan, y))
         return y.astype(x.dtype)
-    def backward(self, g):
-        y = self.out()
-        return g * (math.sqrt(math.pi) / 2) * (y * y).exp(),
+    def backward(self, g, xp=tensor_ns):
+        y = xp.out(self)
+        return g * (math.sqrt(math.pi) / 2) * xp.call(Exp, y * y),
     def jvp(self, xs, dx, y): return dx[0] * (math.sqrt(math.pi) / 2) * (y * y).exp()   # forward mode (bp.func.jvp): the same factor
 
 Tensor.take_along_dim, Tensor.rot90, Tensor.kron, Tensor.cross, Tensor.median, Tensor.erfinv = take_along_dim, rot90, kron, cross, median, erfinv

@@ -16,7 +16,7 @@ __all__ = ['LinearFunction', 'linear', 'Linear', 'Flatten', 'Unflatten', 'ReLU',
 # %% ../../nbs/08_layers.ipynb #d34fda41
 import math, warnings
 import numpy as np
-from ..core import Tensor, Function, ShapeError, _wrap, empty, as_tensor, default_generator
+from ..core import Tensor, Function, ShapeError, _wrap, empty, as_tensor, default_generator, tensor_ns
 from ..ops import relu, tanh, sigmoid, softmax, log_softmax, flatten, erf, erf_np, vector_norm, where
 from .module import Module, Parameter, _check_device
 from . import init
@@ -31,15 +31,15 @@ class LinearFunction(Function):
     op = 'linear'
     def forward(self, x, W, b=None):
         y = _fold_lead(x) @ W.T                       # fold the leading dims: one GEMM
-        if b is not None: y = y + b
+        if b is not None: y = np.add(y, b, out=y) if y.dtype == b.dtype else y + b   # in place: y is our own
         return y.reshape(*x.shape[:-1], W.shape[0])
-    def backward(self, g):
-        x, W = self.inputs[:2]
+    def backward(self, g, xp=tensor_ns):
+        x, W = xp.inputs(self)[:2]
         g2 = _fold_lead(g)                            # (M, out): leading dims folded
-        gx = (g2 @ W).reshape(x.shape) if x.requires_grad else None               # X̄ = Ȳ W
-        gW = g2.T @ _fold_lead(x) if W.requires_grad else None                    # W̄ = Ȳᵀ X
+        gx = (g2 @ W).reshape(x.shape) if self.needs(0) else None                 # X̄ = Ȳ W
+        gW = g2.T @ _fold_lead(x) if self.needs(1) else None                      # W̄ = Ȳᵀ X
         if len(self.inputs) == 2: return gx, gW
-        return gx, gW, (g2.sum(0) if self.inputs[2].requires_grad else None)       # b̄ = Σ Ȳ
+        return gx, gW, (g2.sum(0) if self.needs(2) else None)                     # b̄ = Σ Ȳ
 
 def _float_input(name, x):
     if not isinstance(x, Tensor): raise TypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
@@ -127,9 +127,9 @@ class LeakyReLUFunction(Function):
     def forward(self, x, negative_slope):
         self.slope = negative_slope
         return np.where(x > 0, x, x * np.asarray(negative_slope, x.dtype))
-    def backward(self, g):
+    def backward(self, g, xp=tensor_ns):
         x = self.inputs[0].array
-        return g * _wrap(np.where(x > 0, 1, self.slope).astype(g.dtype)),
+        return g * xp.const(np.where(x > 0, 1, self.slope).astype(g.dtype)),
 
 def leaky_relu(input:Tensor, # any shape
                negative_slope:float=0.01, # slope $\alpha$ for x <= 0
@@ -252,9 +252,9 @@ class HardtanhFunction(Function):
     def forward(self, x, lo, hi):
         self.lo, self.hi = lo, hi
         return np.clip(x, lo, hi)
-    def backward(self, g):
+    def backward(self, g, xp=tensor_ns):
         x = self.inputs[0].array
-        return g * _wrap(((x > self.lo) & (x < self.hi)).astype(g.dtype)),
+        return g * xp.const(((x > self.lo) & (x < self.hi)).astype(g.dtype)),
 
 def hardtanh(input:Tensor, # any shape
              min_val:float=-1.0, # lower bound $a$
@@ -482,8 +482,8 @@ class EmbeddingFunction(Function):
     def forward(self, W, idx, padding_idx):
         self.idx, self.padding_idx = idx, padding_idx
         return W[idx]
-    def backward(self, g):
-        return EmbeddingBackward.apply(g, idx=self.idx, num=self.inputs[0].shape[0], padding_idx=self.padding_idx),
+    def backward(self, g, xp=tensor_ns):
+        return xp.call(EmbeddingBackward, g, idx=self.idx, num=self.inputs[0].shape[0], padding_idx=self.padding_idx),
 
 class EmbeddingBackward(Function):
     "Scatter-add the rows of $\\bar Y$ into a zero $(V, d)$ matrix at `idx`, leaving row `padding_idx` zero; VJP: a lookup again."

@@ -13,7 +13,7 @@ __all__ = ['mse_loss', 'l1_loss', 'huber_loss', 'smooth_l1_loss', 'kl_div', 'Bin
 # %% ../../nbs/12_losses.ipynb #bb1ba3c8
 import warnings
 import numpy as np
-from ..core import Tensor, Function, ShapeError, _wrap, as_tensor, is_grad_enabled, result_type
+from ..core import Tensor, Function, ShapeError, _wrap, as_tensor, is_grad_enabled, result_type, tensor_ns, numpy_ns
 from ..ops import where, softmax, log_softmax, relu
 from .module import Module
 
@@ -239,24 +239,24 @@ class CrossEntropyFunction(Function):
 
     def _seed(self, g):
         "The output gradient as a multiplier per sample, with a size-1 class dim."
-        if self.reduction == 'none': return g.unsqueeze(self.dim)
+        if self.reduction == 'none': return g.reshape(self.logp.shape[:self.dim] + (1,) + self.logp.shape[self.dim + 1:])
         if self.reduction == 'mean': return g / self.denom if self.denom else g * 0      # all ignored: loss nan, gradient 0 (as PyTorch)
         return g
 
-    def backward(self, g):
+    def backward(self, g, xp=tensor_ns):
         z, dim, a, b, u = self.inputs[0], self.dim, self.a, self.b, self.u
         ub = 1. if u is None else u
         s = a if b is None else a + b * (z.shape[dim] if u is None else u.sum())     # s_i = Σ_c q_ic
-        if is_grad_enabled():                    # create_graph: differentiable p, dense q as a constant
+        if xp is tensor_ns:                      # create_graph (or a direct call): differentiable p, dense q as a constant
             q = np.zeros(z.shape, z.dtype)
             np.put_along_axis(q, self.ys, a, dim)
             if b is not None: q = q + b * ub
             return self._seed(g) * (softmax(z, dim) * _wrap(s) - _wrap(q)),
-        gi = np.broadcast_to(self._seed(g).array, s.shape)
+        gi = np.broadcast_to(self._seed(g), s.shape)
         gz = np.exp(self.logp) * (gi * s)
         if b is not None: gz -= (gi * b) * ub
         np.put_along_axis(gz, self.ys, np.take_along_axis(gz, self.ys, dim) - gi * a, dim)
-        return _wrap(gz.astype(z.dtype, copy=False)),
+        return gz.astype(z.dtype, copy=False),
 
 class SoftCrossEntropyFunction(Function):
     "Fused log-softmax + cross-entropy against class probabilities $t$: $q = w((1-\\varepsilon)t + \\varepsilon/C)$; VJP $\\bar z_i = \\bar\\ell_i(p_i\\sum_c q_{ic} - q_i)$, $\\bar t = -\\bar\\ell(1-\\varepsilon)w\\log p$."

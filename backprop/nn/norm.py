@@ -11,7 +11,7 @@ __all__ = ['Standardize', 'batch_norm', 'layer_norm', 'group_norm', 'GroupNorm',
 # %% ../../nbs/10_norm.ipynb #8aca0d72
 import math
 import numpy as np
-from ..core import Tensor, Function, ShapeError, _wrap, empty, zeros, ones, tensor, int64, no_grad, is_grad_enabled
+from ..core import Tensor, Function, ShapeError, _wrap, empty, zeros, ones, tensor, int64, no_grad, is_grad_enabled, tensor_ns, numpy_ns, Cast
 from ..ops import mean
 from .module import Module, Parameter, _check_device
 from . import init
@@ -35,18 +35,19 @@ class Standardize(Function):
         if mu is None: mu, sigma2 = _moments(x, axis)
         self.axis, self.eps, self.rstd = axis, eps, 1 / np.sqrt(sigma2 + eps)
         return ((_acc(x) - mu) * self.rstd).astype(x.dtype, copy=False)
-    def _rstd(self)->Tensor:
+    def _rstd(self, xp=tensor_ns)->Tensor:
         "$1/s$: the stored constant, or — when the backward itself is being recorded — a differentiable function of $x$."
-        if not is_grad_enabled(): return _wrap(self.rstd)
+        if xp is numpy_ns or not is_grad_enabled(): return xp.const(self.rstd)
         x, axis = self.inputs[0], self.axis
         if x.dtype == np.float16: x = x.to(np.float32)
         d = x - mean(x, axis, keepdim=True)
         return (mean(d * d, axis, keepdim=True) + self.eps) ** -0.5
-    def backward(self, g):
-        xhat, axis, half = self.out(), self.axis, g.dtype == np.float16
-        if half: g, xhat = g.to(np.float32), xhat.to(np.float32)      # the two means in float32, then back
-        gx = self._rstd() * (g - mean(g, axis, keepdim=True) - xhat * mean(g * xhat, axis, keepdim=True))
-        return (gx.to(np.float16) if half else gx),
+    def backward(self, g, xp=tensor_ns):
+        xhat, axis, half = xp.out(self), self.axis, g.dtype == np.float16
+        if half: g, xhat = xp.call(Cast, g, dtype=np.float32), xp.call(Cast, xhat, dtype=np.float32)   # the two means in float32
+        k = 1 / math.prod(g.shape[a] for a in axis)
+        gx = self._rstd(xp) * (g - g.sum(axis, keepdims=True) * k - xhat * ((g * xhat).sum(axis, keepdims=True) * k))
+        return (xp.call(Cast, gx, dtype=np.float16) if half else gx),
 
 def _standardize(x:Tensor, axis:tuple, eps:float, mu=None, sigma2=None)->Tensor:
     "`Standardize` over `axis`, with the batch moments `mu`, `sigma2` if already computed."
