@@ -56,19 +56,48 @@ def test_default_follows_env():
 
 # ------------------------------------------------------------------ the pool
 
+def covers(chunks, n):
+    "Contiguous chunks that cover range(n) exactly once?"
+    c = sorted(chunks)
+    return c[0][0] == 0 and c[-1][1] == n and all(a[1] == b[0] for a, b in zip(c, c[1:])) and all(lo < hi for lo, hi in c)
+
 def test_chunks_cover_range_once():
     par.set_num_threads(3)
     got = []
-    lock = threading.Lock()
+    par.parallel_for(lambda lo, hi: got.append((lo, hi)), 10)
+    assert covers(got, 10) and 3 <= len(got) <= 3 * par.chunks_per_thread
+    got.clear(); par.parallel_for(lambda lo, hi: got.append((lo, hi)), 2)
+    assert sorted(got) == [(0, 1), (1, 2)]                 # fewer items than threads: one per item
+    got.clear(); par.parallel_for(lambda lo, hi: got.append((lo, hi)), 10, size=par.min_size - 1)
+    assert got == [(0, 10)]                                # below the threshold: inline
+    got.clear(); par.parallel_for(lambda lo, hi: got.append((lo, hi)), 1000, size=3 * par.min_size)
+    assert covers(got, 1000) and len(got) == 3             # each chunk gets at least min_size elements of work
+
+
+def test_every_thread_takes_part():
+    "Three chunks that wait for each other can only finish if three threads run them at once."
+    par.set_num_threads(3); par.chunks_per_thread = 1
+    meet, names = threading.Barrier(3, timeout=20), set()
     def fn(lo, hi):
-        with lock: got.append((lo, hi, threading.get_ident()))
-    par.parallel_for(fn, 10)
-    assert sorted((lo, hi) for lo, hi, _ in got) == [(0, 3), (3, 6), (6, 10)]
-    assert len({t for *_, t in got}) == 3
-    got.clear(); par.parallel_for(fn, 2)                 # fewer items than threads: one per item
-    assert sorted((lo, hi) for lo, hi, _ in got) == [(0, 1), (1, 2)]
-    got.clear(); par.parallel_for(fn, 10, size=par.min_size - 1)
-    assert [(lo, hi) for lo, hi, _ in got] == [(0, 10)]  # below the threshold: inline
+        names.add(threading.get_ident()); meet.wait()
+    try: par.parallel_for(fn, 3)
+    finally: par.chunks_per_thread = 2
+    assert len(names) == 3
+
+
+def test_late_worker_does_not_stall_the_caller():
+    "If the worker is busy, the caller takes every chunk itself instead of waiting for it."
+    par.set_num_threads(2)
+    gate, started = threading.Event(), threading.Event()
+    def hold(lo, hi):
+        if lo == 0: started.set(); gate.wait(20)           # one chunk that occupies whoever takes it
+    t = threading.Thread(target=par.parallel_for, args=(hold, 2)); t.start()
+    assert started.wait(20)
+    # the other thread (caller or worker) is now inside `hold`; a second split from this thread must still finish
+    done = []
+    par.parallel_for(lambda lo, hi: done.append((lo, hi)), 8)
+    assert covers(done, 8)
+    gate.set(); t.join(20); assert not t.is_alive()
 
 
 def test_errors_propagate_and_pool_survives():
