@@ -671,7 +671,7 @@ class UnfoldFunction(Function):
     saves = ()                  # the VJP reads no input values (only what forward kept), so in-place changes to them are harmless
     def forward(self, x, *, geom):
         self.geom = g = geom
-        cols = _unfold(x, g).reshape(g.N, -1, g.Ho, g.pitch)[..., :g.Wo]        # drop the junk columns of the flat path
+        cols = _punfold(x, g).reshape(g.N, -1, g.Ho, g.pitch)[..., :g.Wo]       # drop the junk columns of the flat path
         return np.ascontiguousarray(cols).reshape(g.N, -1, g.Ho * g.Wo)
     def backward(self, gc): return FoldFunction.apply(gc, geom=self.geom),
 
