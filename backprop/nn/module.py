@@ -54,7 +54,6 @@ class Module:
                      ('_modules', {}), ('_forward_pre_hooks', {}), ('_forward_hooks', {}), ('_backward_hooks', {}),
                      ('_backward_pre_hooks', {})]:
             object.__setattr__(self, k, v)
-
     def forward(self, *args, **kwargs):
         "The computation; every subclass overrides it."
         raise NotImplementedError(f'Module [{self._get_name()}] is missing the required "forward" function')
@@ -63,41 +62,6 @@ class Module:
         if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks:
             return _call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
-
-    # --- registration ---
-    def register_parameter(self, name:str, # attribute name (no dots)
-                           param:Parameter): # the parameter, or None for an optional one that is absent
-        "Add `param` to the module under `name`."
-        if '_parameters' not in self.__dict__: raise AttributeError("cannot assign parameter before Module.__init__() call")
-        _check_name(self, name, 'parameter', self._parameters)
-        if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' (Parameter or None required)")
-        self._parameters[name] = param
-
-    def register_buffer(self, name:str, # attribute name (no dots)
-                        tensor:Tensor, # the state, or None
-                        persistent:bool=True): # part of the state dict?
-        "Add non-learned state (e.g. a running mean) to the module: converted by `.to()`, saved if `persistent`."
-        if '_buffers' not in self.__dict__: raise AttributeError("cannot assign buffer before Module.__init__() call")
-        _check_name(self, name, 'buffer', self._buffers)
-        if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (Tensor or None required)")
-        self._buffers[name] = tensor
-        (self._non_persistent_buffers_set.discard if persistent else self._non_persistent_buffers_set.add)(name)
-
-    def add_module(self, name:str, # attribute name (no dots)
-                   module:'Module'): # the child, or None
-        "Add a child module under `name`."
-        if not isinstance(module, Module) and module is not None:
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        _check_name(self, name, 'module', self._modules)
-        self._modules[name] = module
-    register_module = add_module
-
-    def _unregister(self, name):
-        for reg in ('_parameters', '_buffers', '_modules'): self.__dict__[reg].pop(name, None)
-        self._non_persistent_buffers_set.discard(name)
-        self.__dict__.pop(name, None)
 
     def __setattr__(self, name, value):
         d = self.__dict__
@@ -120,141 +84,17 @@ class Module:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
             d['_buffers'][name] = value
         else: object.__setattr__(self, name, value)
-
     def __getattr__(self, name):
         d = self.__dict__
         for reg in ('_parameters', '_buffers', '_modules'):
             if reg in d and name in d[reg]: return d[reg][name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
-
     def __delattr__(self, name):
         if any(name in self.__dict__.get(r, ()) for r in ('_parameters', '_buffers', '_modules')): self._unregister(name)
         else: object.__delattr__(self, name)
-
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
 
-    # --- walks ---
-    def named_modules(self, memo:set=None, # modules already yielded (internal)
-                      prefix:str='', # prepended to every name
-                      remove_duplicate:bool=True): # yield a module reachable twice only once?
-        "Yield `(dotted_name, module)` for this module and every descendant, depth first."
-        if memo is None: memo = set()
-        if self in memo: return
-        if remove_duplicate: memo.add(self)
-        yield prefix, self
-        for name, m in self._modules.items():
-            if m is not None: yield from m.named_modules(memo, prefix + ('.' if prefix else '') + name, remove_duplicate)
-    def modules(self):
-        "Yield this module and every descendant."
-        for _, m in self.named_modules(): yield m
-    def named_children(self):
-        "Yield `(name, child)` for the direct sub-modules."
-        seen = set()
-        for name, m in self._modules.items():
-            if m is not None and m not in seen: seen.add(m); yield name, m
-    def children(self):
-        "Yield the direct sub-modules."
-        for _, m in self.named_children(): yield m
-
-    def _named_members(self, members, prefix, recurse, remove_duplicate):
-        seen = set()
-        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
-        for mp, m in mods:
-            for k, v in members(m):
-                if v is None or id(v) in seen: continue
-                if remove_duplicate: seen.add(id(v))
-                yield mp + ('.' if mp else '') + k, v
-    def named_parameters(self, prefix:str='', # prepended to every name
-                         recurse:bool=True, # include the parameters of sub-modules?
-                         remove_duplicate:bool=True): # yield a shared parameter once?
-        "Yield `(dotted_name, parameter)`, e.g. `('0.weight', w)`."
-        yield from self._named_members(lambda m: m._parameters.items(), prefix, recurse, remove_duplicate)
-    def parameters(self, recurse:bool=True): # include the parameters of sub-modules?
-        "Yield the parameters (what an optimiser is given)."
-        for _, p in self.named_parameters(recurse=recurse): yield p
-    def named_buffers(self, prefix:str='', # prepended to every name
-                      recurse:bool=True, # include the buffers of sub-modules?
-                      remove_duplicate:bool=True): # yield a shared buffer once?
-        "Yield `(dotted_name, buffer)`."
-        yield from self._named_members(lambda m: m._buffers.items(), prefix, recurse, remove_duplicate)
-    def buffers(self, recurse:bool=True): # include the buffers of sub-modules?
-        "Yield the buffers."
-        for _, b in self.named_buffers(recurse=recurse): yield b
-
-    def get_submodule(self, target:str)->'Module': # dotted path such as "encoder.0"
-        "The descendant at dotted path `target` ('' is this module)."
-        m = self
-        for name in target.split('.') if target else []:
-            if name not in m._modules or m._modules[name] is None:
-                raise AttributeError(f"{m._get_name()} has no submodule `{name}` (looking up '{target}')")
-            m = m._modules[name]
-        return m
-
-    # --- state over the whole tree ---
-    def train(self, mode:bool=True)->'Module': # True for training behaviour, False for evaluation
-        "Set training mode on this module and all descendants (dropout, batch norm read `.training`)."
-        if not isinstance(mode, bool): raise ValueError("train: training mode is expected to be boolean")
-        self.training = mode
-        for m in self.children(): m.train(mode)          # each child's own `train` runs (it may be overridden)
-        return self
-    def eval(self)->'Module':
-        "Evaluation mode: `train(False)`."
-        return self.train(False)
-    def requires_grad_(self, requires_grad:bool=True)->'Module': # learn these parameters?
-        "Set `requires_grad` on every parameter (freeze with `False`)."
-        for p in self.parameters(): p.requires_grad_(requires_grad)
-        return self
-    def zero_grad(self, set_to_none:bool=True): # drop `.grad` (True) or fill it with zeros (False)
-        "Reset the gradients of all parameters."
-        for p in self.parameters():
-            if p.grad is None: continue
-            if set_to_none: p.grad = None
-            elif p.grad._ctx is not None or p.grad.requires_grad: p.grad = _wrap(np.zeros_like(p.grad.array))
-            else: p.grad.array[...] = 0
-    def apply(self, fn)->'Module': # called as `fn(module)` on every descendant, then on this module
-        "Call `fn` on every sub-module (children first) and on self, e.g. to initialise weights."
-        for m in self.children(): m.apply(fn)
-        fn(self)
-        return self
-
-    def _apply(self, fn):
-        "Replace the data of every parameter, gradient and buffer by `fn(data)`, in place (identities kept)."
-        for m in self.children(): m._apply(fn)
-        for p in self._parameters.values():
-            if p is None: continue
-            p.array = fn(p.array)
-            if p.grad is not None: p.grad.array = fn(p.grad.array)
-        for b in self._buffers.values():
-            if b is not None: b.array = fn(b.array)
-        return self
-    def to(self, *args, **kwargs)->'Module': # `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(tensor)`, or `device=`/`dtype=`
-        "Cast floating-point parameters and buffers in place (integer buffers are left alone); only CPU devices are accepted."
-        dt = _parse_to('Module.to', args, kwargs)
-        if dt is None: return self
-        if dt.kind != 'f': raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dt}")
-        return self._apply(lambda a: a.astype(dt) if a.dtype.kind == 'f' and a.dtype != dt else a)
-    def type(self, dst_type)->'Module': # a dtype: *every* parameter and buffer is cast, integers too (as PyTorch)
-        "Cast all parameters and buffers to `dst_type`, as `torch.nn.Module.type`."
-        dt = np.dtype(dst_type)
-        return self._apply(lambda a: a if a.dtype == dt else a.astype(dt))
-    def float(self)->'Module':
-        "Cast floating-point parameters and buffers to float32."
-        return self.to(np.float32)
-    def double(self)->'Module':
-        "Cast floating-point parameters and buffers to float64."
-        return self.to(np.float64)
-    def half(self)->'Module':
-        "Cast floating-point parameters and buffers to float16."
-        return self.to(np.float16)
-    def cpu(self)->'Module':
-        "No-op (there is only the CPU); for code written for PyTorch."
-        return self
-    def cuda(self, device=None)->'Module': # refused: no GPU here
-        "Refused, as by CPU-only PyTorch: there is no GPU here."
-        _check_device('cuda' if device is None or _device_type(device) is None else device, 'Module.cuda')
-
-    # --- repr ---
     def _get_name(self): return type(self).__name__
     def extra_repr(self)->str:
         "The layer's own settings for its repr, e.g. `in_features=3, out_features=4, bias=True`."
@@ -266,6 +106,208 @@ class Module:
         if not lines: return self._get_name() + '()'
         if len(extra) == 1 and not child: return f'{self._get_name()}({extra[0]})'
         return self._get_name() + '(\n  ' + '\n  '.join(lines) + '\n)'
+
+# %% ../../nbs/06_module.ipynb #8815e7d5
+@patch
+def register_parameter(self:Module, name:str, # attribute name (no dots)
+                       param:Parameter): # the parameter, or None for an optional one that is absent
+    "Add `param` to the module under `name`."
+    if '_parameters' not in self.__dict__: raise AttributeError("cannot assign parameter before Module.__init__() call")
+    _check_name(self, name, 'parameter', self._parameters)
+    if param is not None and not isinstance(param, Parameter):
+        raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' (Parameter or None required)")
+    self._parameters[name] = param
+
+@patch
+def register_buffer(self:Module, name:str, # attribute name (no dots)
+                    tensor:Tensor, # the state, or None
+                    persistent:bool=True): # part of the state dict?
+    "Add non-learned state (e.g. a running mean) to the module: converted by `.to()`, saved if `persistent`."
+    if '_buffers' not in self.__dict__: raise AttributeError("cannot assign buffer before Module.__init__() call")
+    _check_name(self, name, 'buffer', self._buffers)
+    if tensor is not None and not isinstance(tensor, Tensor):
+        raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (Tensor or None required)")
+    self._buffers[name] = tensor
+    (self._non_persistent_buffers_set.discard if persistent else self._non_persistent_buffers_set.add)(name)
+
+@patch
+def add_module(self:Module, name:str, # attribute name (no dots)
+               module:'Module'): # the child, or None
+    "Add a child module under `name`."
+    if not isinstance(module, Module) and module is not None:
+        raise TypeError(f"{type(module).__name__} is not a Module subclass")
+    _check_name(self, name, 'module', self._modules)
+    self._modules[name] = module
+
+@patch
+def _unregister(self:Module, name):
+    for reg in ('_parameters', '_buffers', '_modules'): self.__dict__[reg].pop(name, None)
+    self._non_persistent_buffers_set.discard(name)
+    self.__dict__.pop(name, None)
+Module.register_module = Module.add_module
+
+# %% ../../nbs/06_module.ipynb #6953f6cc
+@patch
+def named_modules(self:Module, memo:set=None, # modules already yielded (internal)
+                  prefix:str='', # prepended to every name
+                  remove_duplicate:bool=True): # yield a module reachable twice only once?
+    "Yield `(dotted_name, module)` for this module and every descendant, depth first."
+    if memo is None: memo = set()
+    if self in memo: return
+    if remove_duplicate: memo.add(self)
+    yield prefix, self
+    for name, m in self._modules.items():
+        if m is not None: yield from m.named_modules(memo, prefix + ('.' if prefix else '') + name, remove_duplicate)
+
+@patch
+def modules(self:Module):
+    "Yield this module and every descendant."
+    for _, m in self.named_modules(): yield m
+
+@patch
+def named_children(self:Module):
+    "Yield `(name, child)` for the direct sub-modules."
+    seen = set()
+    for name, m in self._modules.items():
+        if m is not None and m not in seen: seen.add(m); yield name, m
+
+@patch
+def children(self:Module):
+    "Yield the direct sub-modules."
+    for _, m in self.named_children(): yield m
+
+@patch
+def get_submodule(self:Module, target:str)->'Module': # dotted path such as "encoder.0"
+    "The descendant at dotted path `target` ('' is this module)."
+    m = self
+    for name in target.split('.') if target else []:
+        if name not in m._modules or m._modules[name] is None:
+            raise AttributeError(f"{m._get_name()} has no submodule `{name}` (looking up '{target}')")
+        m = m._modules[name]
+    return m
+
+# %% ../../nbs/06_module.ipynb #8f99b684
+@patch
+def _named_members(self:Module, members, prefix, recurse, remove_duplicate):
+    seen = set()
+    mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+    for mp, m in mods:
+        for k, v in members(m):
+            if v is None or id(v) in seen: continue
+            if remove_duplicate: seen.add(id(v))
+            yield mp + ('.' if mp else '') + k, v
+
+@patch
+def named_parameters(self:Module, prefix:str='', # prepended to every name
+                     recurse:bool=True, # include the parameters of sub-modules?
+                     remove_duplicate:bool=True): # yield a shared parameter once?
+    "Yield `(dotted_name, parameter)`, e.g. `('0.weight', w)`."
+    yield from self._named_members(lambda m: m._parameters.items(), prefix, recurse, remove_duplicate)
+
+@patch
+def parameters(self:Module, recurse:bool=True): # include the parameters of sub-modules?
+    "Yield the parameters (what an optimiser is given)."
+    for _, p in self.named_parameters(recurse=recurse): yield p
+
+@patch
+def named_buffers(self:Module, prefix:str='', # prepended to every name
+                  recurse:bool=True, # include the buffers of sub-modules?
+                  remove_duplicate:bool=True): # yield a shared buffer once?
+    "Yield `(dotted_name, buffer)`."
+    yield from self._named_members(lambda m: m._buffers.items(), prefix, recurse, remove_duplicate)
+
+@patch
+def buffers(self:Module, recurse:bool=True): # include the buffers of sub-modules?
+    "Yield the buffers."
+    for _, b in self.named_buffers(recurse=recurse): yield b
+
+# %% ../../nbs/06_module.ipynb #94792c70
+@patch
+def train(self:Module, mode:bool=True)->'Module': # True for training behaviour, False for evaluation
+    "Set training mode on this module and all descendants (dropout, batch norm read `.training`)."
+    if not isinstance(mode, bool): raise ValueError("train: training mode is expected to be boolean")
+    self.training = mode
+    for m in self.children(): m.train(mode)          # each child's own `train` runs (it may be overridden)
+    return self
+
+@patch
+def eval(self:Module)->'Module':
+    "Evaluation mode: `train(False)`."
+    return self.train(False)
+
+@patch
+def requires_grad_(self:Module, requires_grad:bool=True)->'Module': # learn these parameters?
+    "Set `requires_grad` on every parameter (freeze with `False`)."
+    for p in self.parameters(): p.requires_grad_(requires_grad)
+    return self
+
+@patch
+def zero_grad(self:Module, set_to_none:bool=True): # drop `.grad` (True) or fill it with zeros (False)
+    "Reset the gradients of all parameters."
+    for p in self.parameters():
+        if p.grad is None: continue
+        if set_to_none: p.grad = None
+        elif p.grad._ctx is not None or p.grad.requires_grad: p.grad = _wrap(np.zeros_like(p.grad.array))
+        else: p.grad.array[...] = 0
+
+@patch
+def apply(self:Module, fn)->'Module': # called as `fn(module)` on every descendant, then on this module
+    "Call `fn` on every sub-module (children first) and on self, e.g. to initialise weights."
+    for m in self.children(): m.apply(fn)
+    fn(self)
+    return self
+
+# %% ../../nbs/06_module.ipynb #cd267a8e
+@patch
+def _apply(self:Module, fn):
+    "Replace the data of every parameter, gradient and buffer by `fn(data)`, in place (identities kept)."
+    for m in self.children(): m._apply(fn)
+    for p in self._parameters.values():
+        if p is None: continue
+        p.array = fn(p.array)
+        if p.grad is not None: p.grad.array = fn(p.grad.array)
+    for b in self._buffers.values():
+        if b is not None: b.array = fn(b.array)
+    return self
+
+@patch
+def to(self:Module, *args, **kwargs)->'Module': # `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(tensor)`, or `device=`/`dtype=`
+    "Cast floating-point parameters and buffers in place (integer buffers are left alone); only CPU devices are accepted."
+    dt = _parse_to('Module.to', args, kwargs)
+    if dt is None: return self
+    if dt.kind != 'f': raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dt}")
+    return self._apply(lambda a: a.astype(dt) if a.dtype.kind == 'f' and a.dtype != dt else a)
+
+@patch
+def type(self:Module, dst_type)->'Module': # a dtype: *every* parameter and buffer is cast, integers too (as PyTorch)
+    "Cast all parameters and buffers to `dst_type`, as `torch.nn.Module.type`."
+    dt = np.dtype(dst_type)
+    return self._apply(lambda a: a if a.dtype == dt else a.astype(dt))
+
+@patch
+def float(self:Module)->'Module':
+    "Cast floating-point parameters and buffers to float32."
+    return self.to(np.float32)
+
+@patch
+def double(self:Module)->'Module':
+    "Cast floating-point parameters and buffers to float64."
+    return self.to(np.float64)
+
+@patch
+def half(self:Module)->'Module':
+    "Cast floating-point parameters and buffers to float16."
+    return self.to(np.float16)
+
+@patch
+def cpu(self:Module)->'Module':
+    "No-op (there is only the CPU); for code written for PyTorch."
+    return self
+
+@patch
+def cuda(self:Module, device=None)->'Module': # refused: no GPU here
+    "Refused, as by CPU-only PyTorch: there is no GPU here."
+    _check_device('cuda' if device is None or _device_type(device) is None else device, 'Module.cuda')
 
 # %% ../../nbs/06_module.ipynb #3df60471
 _DEVICE_TYPES = {'cpu', 'cuda', 'mps', 'xpu', 'ipu', 'mkldnn', 'opengl', 'opencl', 'ideep', 'hip', 've', 'fpga', 'maia',
@@ -387,6 +429,7 @@ class Sequential(Module):
         m = self[idx]; del self[idx]
         return m
 
+# %% ../../nbs/06_module.ipynb #f6f84fe6
 class ModuleList(Module):
     "A list of modules that registers them (so their parameters are found), without a `forward` of its own."
     def __init__(self, modules=None): # an iterable of modules
@@ -466,6 +509,7 @@ class ModuleDict(Module):
             raise TypeError(f"ModuleDict.update should be called with an iterable of key/value pairs, but got {type(modules).__name__}")
         for k, m in (modules.items() if hasattr(modules, 'items') else modules): self[k] = m
 
+# %% ../../nbs/06_module.ipynb #8071e1a7
 def _as_parameter(v):
     "A Tensor that is not yet a Parameter becomes one (sharing memory, keeping `requires_grad`), as in PyTorch's containers."
     if isinstance(v, Tensor) and not isinstance(v, Parameter): return Parameter(v, requires_grad=v.requires_grad)
@@ -497,6 +541,7 @@ class ParameterList(Module):
         return self
     def extra_repr(self): return '\n'.join(_param_line(k, p) for k, p in self._parameters.items())
 
+# %% ../../nbs/06_module.ipynb #42195fd7
 class ParameterDict(Module):
     "A dict of named parameters that registers them (tensors are turned into `Parameter`s), as `torch.nn.ParameterDict`."
     def __init__(self, parameters=None): # a dict or an iterable of (name, Parameter/Tensor) pairs
@@ -571,6 +616,7 @@ def _intercept(items:tuple, fn)->tuple:
     for i in idx: out[i] = _HookSplit.apply(token, items[i], state=state, i=i)
     return tuple(out), True
 
+# %% ../../nbs/06_module.ipynb #d8069deb
 def _replaced(module, kind, new, old, shapes):
     "Validate a hook's replacement gradients."
     new = (new,) if isinstance(new, Tensor) else tuple(new)
@@ -617,6 +663,7 @@ class _BackwardHooks:
             if r is not None: grads = _replaced(m, 'backward hook', r, grads, self.in_shapes)
         return grads
 
+# %% ../../nbs/06_module.ipynb #ddbeb292
 def _register(hooks:dict, hook, prepend:bool)->RemovableHandle:
     if not callable(hook): raise TypeError(f"hook must be callable, got {type(hook).__name__}")
     h = RemovableHandle(hooks)
