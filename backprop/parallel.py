@@ -137,9 +137,9 @@ def parallel_for(fn, # fn(lo, hi): does the work of items lo..hi-1, writing only
     if job.errs: raise job.errs[0]
 
 # %% ../nbs/51_threads.ipynb #47b7b217
-def _rows(a, n):
-    "Does `a` have the result's leading axis (length n), so that a chunk takes rows lo:hi of it? (else it broadcasts whole)"
-    return isinstance(a, np.ndarray) and a.ndim > 0 and a.shape[0] == n
+def _rows(a, n, nd):
+    "Does `a` have the result's leading axis (length n of nd dims), so that a chunk takes rows lo:hi of it? (else it broadcasts whole)"
+    return isinstance(a, np.ndarray) and a.ndim == nd and a.shape[0] == n
 
 def parallel_ufunc(f, # a numpy ufunc with one output, e.g. `np.multiply`
                    *args, # its inputs (arrays or scalars; they broadcast as usual)
@@ -151,8 +151,8 @@ def parallel_ufunc(f, # a numpy ufunc with one output, e.g. `np.multiply`
     if _nthreads < 2 or n < 2 or size < min_size or f.nout != 1 or getattr(_tls, 'inside', False):
         return f(*args, **kwargs) if out is None else f(*args, out=out, **kwargs)
     if out is None:                                       # the result's dtype: the ufunc on zero rows
-        out = np.empty(shape, f(*(a[:0] if _rows(a, n) else a for a in args), **kwargs).dtype)
-    rows = [_rows(a, n) for a in args]
+        out = np.empty(shape, f(*(a[:0] if _rows(a, n, len(shape)) else a for a in args), **kwargs).dtype)
+    rows = [_rows(a, n, len(shape)) for a in args]
     def part(lo, hi): f(*(a[lo:hi] if r else a for a, r in zip(args, rows)), out=out[lo:hi], **kwargs)
     parallel_for(part, n, size)
     return out
@@ -162,5 +162,5 @@ def parallel_copyto(dst:np.ndarray, # destination
     "`np.copyto(dst, src)`, split along the leading axis across the pool when it is large."
     n = dst.shape[0] if dst.ndim else 0
     if _nthreads < 2 or n < 2 or dst.size < min_size: np.copyto(dst, src); return
-    r = _rows(src, n)
+    r = _rows(src, n, dst.ndim)
     parallel_for(lambda lo, hi: np.copyto(dst[lo:hi], src[lo:hi] if r else src), n, dst.size)
