@@ -1838,6 +1838,7 @@ def trace(input:Tensor)->Tensor:
     if x.ndim != 2: raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
     return diagonal(x).sum()
 
+# %% ../nbs/03_ops.ipynb #059d7e14
 def movedim(input:Tensor, # any tensor
             source, # int or tuple of ints: the dims to move
             destination, # int or tuple: where they go
@@ -1868,6 +1869,7 @@ def tile(input:Tensor, dims)->Tensor:
     x, dims = _tensor(input), tuple(dims)
     return x.repeat(*((1,) * (x.ndim - len(dims)) + dims))
 
+# %% ../nbs/03_ops.ipynb #7bb5dad6
 def masked_select(input:Tensor, # any tensor
                   mask:Tensor, # bool, broadcast against `input`
                  )->Tensor: # 1-D: the selected elements in row-major order
@@ -2128,6 +2130,7 @@ def triu_indices(row:int, col:int, offset:int=0)->Tensor:
     "The (2, n) int64 indices of the upper triangle of a `row`×`col` matrix, as `torch.triu_indices`."
     return _wrap(np.stack(np.triu_indices(row, offset, col)).astype(np.int64))
 
+# %% ../nbs/03_ops.ipynb #9364cd0e
 def tensordot(a:Tensor, b:Tensor, dims=2)->Tensor:
     "Contract the last `dims` dims of `a` with the first of `b` (or the listed pairs), as `torch.tensordot`: permute, reshape, one matmul."
     a, b = _tensor(a), _tensor(b)
@@ -2168,6 +2171,7 @@ def median(input:Tensor, dim:int=None, keepdim:bool=False):
     return _MedianResult(vals, idx)
 _MedianResult = namedtuple('median', 'values indices')
 
+# %% ../nbs/03_ops.ipynb #fbe4d000
 def erfinv(input:Tensor)->Tensor:
     "The inverse error function on (-1, 1) (±inf at ±1), as `torch.erfinv`: Giles' approximation, refined by Newton steps on `erf_np`."
     return ErfInv.apply(_float(input))
