@@ -27,41 +27,57 @@ def _no_double_backward(op):
         raise RuntimeError(f"{op}: the fused backward through time works on numpy arrays and is not differentiable "
                            "again; create_graph=True (double backward) through this layer is not supported")
 
+class _LSTMGateBlocks(Function):
+    "PyTorch's gate blocks $(i, f, g, o)$ of a $(4H, \\cdot)$ weight or $(4H,)$ bias reordered to $(g, i, f, o)$, the sigmoid blocks halved."
+    op = 'lstm_gate_blocks'
+    def forward(self, w):
+        w4, out = w.reshape(4, -1), np.empty_like(w)
+        o4 = out.reshape(4, -1)
+        o4[0] = w4[2]; np.multiply(w4[:2], .5, out=o4[1:3]); np.multiply(w4[3], .5, out=o4[3])
+        return out
+    def backward(self, g):                                      # the transpose: blocks back to (i, f, g, o), halved again
+        g4, out = g.array.reshape(4, -1), np.empty_like(g.array)
+        o4 = out.reshape(4, -1)
+        o4[2] = g4[0]; np.multiply(g4[1:3], .5, out=o4[:2]); np.multiply(g4[3], .5, out=o4[3])
+        return _wrap(out),
+
 # %% ../../nbs/14_gated_rnn.ipynb #895c9593
 class LSTMRecurrenceFunction(Function):
-    "The LSTM's time loop, $c_t = f_t c_{t-1} + i_t g_t$, $h_t = o_t\\tanh c_t$, on the scaled pre-activations $u$; VJP by BPTT."
+    "The LSTM's time loop, $c_t = f_t c_{t-1} + i_t g_t$, $h_t = o_t\\tanh c_t$, on the scaled pre-activations $u$ (gate blocks $g, i, f, o$); VJP by BPTT."
     op = 'lstm_recurrence'
-    def forward(self, u, h0, c0, W, *bw, reverse=False, bias=False, save=True):
-        "`bw`: the summed bias (if `bias`), then $W_{hr}$ (if any); `save`: keep what the backward reads."
+    def forward(self, u, h0, c0, W, *bw, reverse=False, bias=False, save=True, reuse=False):
+        "`bw`: the summed bias (if `bias`), then $W_{hr}$ (if any); `save`: keep what the backward reads; `reuse`: `u` is scratch."
         L, N, G = u.shape; H, P, dt = G // 4, h0.shape[1], u.dtype
         b, W_hr = (bw[0] if bias else None), (bw[-1] if len(bw) > bias else None)
         buf = np.empty(L * N * P + N * H, dt)                    # one output: the states (L, N, P), then c_n (N, H)
-        hs, WrT = buf[:L * N * P].reshape(L, N, P), (None if W_hr is None else W_hr.T)
-        WT = np.ascontiguousarray(W.reshape(4, H, P).transpose(0, 2, 1))   # (4, P, H): each step's product comes out gate-major
-        u4 = u.reshape(L, N, 4, H).transpose(0, 2, 1, 3)                    # (L, 4, N, H), a view
+        hs, cn = buf[:L * N * P].reshape(L, N, P), buf[L * N * P:].reshape(N, H)
+        WT, WrT = np.ascontiguousarray(W.reshape(4, H, P).transpose(0, 2, 1)), (None if W_hr is None else W_hr.T)
+        u4 = u.reshape(L, N, 4, H).transpose(0, 2, 1, 3)         # (L, 4, N, H), a view
         B = None if b is None else np.ascontiguousarray(np.broadcast_to(b.reshape(4, 1, H), (4, N, H)))
-        a, s, cc, tc, tmp = (np.empty(shape, dt) for shape in [(4, N, H), (4, N, H), (2, N, H), (N, H), (N, H)])
+        Z, tmp = np.empty((2, 6, N, H), dt), np.empty((2, N, H), dt)   # the step's [c_prev, g, i, f, o, tanh c]; two in turn
+        Z[0, 0] = c0
+        views = [(z[1:5], z[2:5], z[2:0:-1], z[::5], z[3:1:-1], z[:2], z[3], z[4], z[5], Z[1 - j, 0]) for j, z in enumerate(Z)]
         if save:                     # what the backward reads, written while it is in cache (see the text)
-            Y, K, F = np.empty((L, 4, N, H), dt), np.empty((L, N, H), dt), np.empty((L, N, H), dt)
+            Y = u.reshape(L, 4, N, H) if reuse and u.flags.c_contiguous and u.flags.writeable else np.empty((L, 4, N, H), dt)
+            K, F = np.empty((L, N, H), dt), np.empty((L, N, H), dt)
             HF = None if W_hr is None else np.empty((L, N, H), dt)             # o ⊙ tanh(c) before the projection
-        a2, s0, s1, s3 = a[2], s[0], s[1], s[3]                 # g, i, f, o: views bound once
-        c, h = c0, h0
+        h = h0
         for k in range(L):                                       # k: step number; t: time index it reads
             t = L - 1 - k if reverse else k
+            a, s, ig, ct, fi, cg, f, o, tc, c = views[k % 2]
+            if k == L - 1: c = cn
             np.matmul(h, WT, out=a); a += u4[t]
             if B is not None: a += B
-            np.tanh(a, out=a)                                    # tanh u; a[2] is g
-            np.multiply(a, .5, out=s); s += .5                   # σ = tanh/2 + 1/2: s[0], s[1], s[3] are i, f, o
-            if save:                                             # Y = [g·σ'_i, c_prev·σ'_f, i·tanh'_g, tanh(c)·σ'_o]
-                y = Y[k]; np.multiply(a, a, out=y); np.subtract(1, y, out=y); y[:2] *= .5; y[3] *= .5
-                y[0] *= a2; y[1] *= c; y[2] *= s0; F[k] = s1
-            c = np.multiply(s1, c, out=cc[k % 2]); c += np.multiply(s0, a2, out=tmp)
+            np.tanh(a, out=a)                                    # [g, tanh u_i, tanh u_f, tanh u_o]
+            if save: y = Y[t]; np.multiply(a, a, out=y); np.subtract(1, y, out=y); y[1:] *= .5   # ∂/∂u of each block
+            s *= .5; s += .5                                     # σ = tanh/2 + 1/2: [i, f, o]
+            np.multiply(fi, cg, out=tmp); np.add(tmp[0], tmp[1], out=c)          # c = f ⊙ c_prev + i ⊙ g
             np.tanh(c, out=tc)
-            hf = np.multiply(s3, tc, out=hs[t] if W_hr is None else HF[k] if save else tmp)   # o ⊙ tanh c
-            if save:                                             # K = ∂h/∂c = o·(1 - tanh² c) = o - hf·tanh c
-                y[3] *= tc; q = np.multiply(hf, tc, out=K[k]); np.subtract(s3, q, out=q)
+            hf = np.multiply(o, tc, out=hs[t] if W_hr is None else HF[t] if save else tmp[0])   # o ⊙ tanh c
+            if save:                                             # Y = [i·g', g·i', c_prev·f', tanh c·o'];  K = o - hf·tanh c
+                y[:2] *= ig; y[2:] *= ct
+                q = np.multiply(hf, tc, out=K[t]); np.subtract(o, q, out=q); F[t] = f
             h = hf if W_hr is None else np.matmul(hf, WrT, out=hs[t])
-        buf[L * N * P:] = c.ravel()
         if save: self.saved, self.reverse, self.bias = (Y, K, F, HF), reverse, bias
         return buf
 
@@ -71,19 +87,22 @@ def _lstm_backward(self, g):
     u, h0, c0, W = (t.array for t in self.inputs[:4])
     W_hr = self.inputs[-1].array if len(self.inputs) > 4 + self.bias else None
     (Y, K, F, HF), rev = self.saved, self.reverse
-    L, N, G = u.shape; H, P = G // 4, h0.shape[1]
+    L, N, G = u.shape; H, P, dt = G // 4, h0.shape[1], u.dtype
     gh, gc = g.array[:L * N * P].reshape(L, N, P), g.array[L * N * P:].reshape(N, H)
-    dA = np.empty_like(u); dA4 = dA.reshape(L, N, 4, H).transpose(0, 2, 1, 3)     # Ā, and a gate-major view of it
-    dH = None if W_hr is None else np.empty((L, N, P), u.dtype)
-    carry, dh, dc, dcc = np.zeros((N, P), u.dtype), np.empty((N, P), u.dtype), np.empty((N, H), u.dtype), gc.copy()
+    dA = np.empty((L, N, G), dt); dA4 = dA.reshape(L, N, 4, H).transpose(0, 2, 1, 3)   # Ā, and a gate-major view of it
+    S, db = np.empty((4, N, H), dt), (np.zeros((4, N, H), dt) if self.bias else None)    # the step's Ā block; Σ_t of them
+    dH = None if W_hr is None else np.empty((L, N, P), dt)
+    carry, dh, dc, dcc = np.zeros((N, P), dt), np.empty((N, P), dt), np.empty((N, H), dt), gc.copy()
     for k in reversed(range(L)):
         t = L - 1 - k if rev else k
         np.add(gh[t], carry, out=dh)
         if W_hr is None: dhf = dh
         else: dH[t] = dh; dhf = dh @ W_hr
-        np.multiply(dhf, K[k], out=dc); dc += dcc                     # c̄_t = h̄_t·o·tanh'(c_t) + f_{t+1}·c̄_{t+1}
-        np.multiply(Y[k, :3], dc, out=dA4[t, :3]); np.multiply(Y[k, 3], dhf, out=dA4[t, 3])
-        np.multiply(dc, F[k], out=dcc)
+        np.multiply(dhf, K[t], out=dc); dc += dcc                     # c̄_t = h̄_t·o·tanh'(c_t) + f_{t+1}·c̄_{t+1}
+        np.multiply(Y[t, :3], dc, out=S[:3]); np.multiply(Y[t, 3], dhf, out=S[3])
+        dA4[t] = S                                                    # one strided copy into Ā's (N, 4H) row block
+        if db is not None: db += S
+        np.multiply(dc, F[t], out=dcc)
         np.matmul(dA[t], W, out=carry)
     need = [t.requires_grad for t in self.inputs]
     gW = None
@@ -92,8 +111,8 @@ def _lstm_backward(self, g):
         a, b, first = (dA[:-1], hs[1:], dA[-1]) if rev else (dA[1:], hs[:-1], dA[0])
         gW = a.reshape(-1, G).T @ b.reshape(-1, P) + first.T @ h0
     out = [dA if need[0] else None, carry if need[1] else None, dcc if need[2] else None, gW]
-    if self.bias: out.append(np.ones(L * N, u.dtype) @ dA.reshape(-1, G) if need[4] else None)   # b̄ = Σ_t Σ_n Ā_t
-    if W_hr is not None: out.append(dH.reshape(-1, P).T @ (HF[::-1] if rev else HF).reshape(-1, H) if need[-1] else None)
+    if self.bias: out.append(db.sum(1).reshape(G) if need[4] else None)            # b̄ = Σ_t Σ_n Ā_t
+    if W_hr is not None: out.append(dH.reshape(-1, P).T @ HF.reshape(-1, H) if need[-1] else None)
     return tuple(None if a is None else _wrap(a) for a in out)
 LSTMRecurrenceFunction.backward = _lstm_backward
 
@@ -101,13 +120,12 @@ LSTMRecurrenceFunction.backward = _lstm_backward
 def _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, reverse=False):
     "One LSTM layer in one direction on time-major `x` (L, N, I) -> (all states (L, N, P), c_n (N, H))."
     L, N, P, H = x.shape[0], x.shape[1], h0.shape[-1], w_hh.shape[0] // 4
-    s = _gate_scale('ssts', H, w_hh.dtype)                      # the halving is part of the graph: its VJP is the engine's
-    u = linear(x, w_ih * s)                                     # every step's input projection: one product
-    args = [u, h0, c0, w_hh * s]
-    if b_ih is not None: args.append((b_ih + b_hh) * s[:, 0])   # both biases enter every step: summed once, added in the loop
+    blocks = _LSTMGateBlocks.apply                              # reordered and halved in the graph: its VJP is the engine's
+    args = [linear(x, blocks(w_ih)), h0, c0, blocks(w_hh)]      # every step's input projection: one product
+    if b_ih is not None: args.append(blocks(b_ih + b_hh))       # both biases enter every step: summed once, added in the loop
     if w_hr is not None: args.append(w_hr)
     save = is_grad_enabled() and any(a.requires_grad for a in args)   # no graph, nothing to keep for a backward
-    out = LSTMRecurrenceFunction.apply(*args, reverse=reverse, bias=b_ih is not None, save=save)
+    out = LSTMRecurrenceFunction.apply(*args, reverse=reverse, bias=b_ih is not None, save=save, reuse=True)
     return out[:L * N * P].reshape(L, N, P), out[L * N * P:].reshape(N, H)
 
 # %% ../../nbs/14_gated_rnn.ipynb #6bfbdc4f
