@@ -227,6 +227,7 @@ def _reduce_np(loss, reduction, denom, dtype):
     with np.errstate(invalid='ignore', divide='ignore'):
         return np.asarray(loss.sum() if reduction == 'sum' else loss.sum() / denom, dtype)
 
+# %% ../../nbs/12_losses.ipynb #e5a332b7
 class CrossEntropyFunction(Function):
     "Fused log-softmax + cross-entropy against class indices, $q_i = a_i\\mathrm{onehot}(y_i) + b_i u$; VJP $\\bar z_i = \\bar\\ell_i(p_i\\sum_c q_{ic} - q_i)$."
     op = 'cross_entropy'
@@ -258,6 +259,7 @@ class CrossEntropyFunction(Function):
         np.put_along_axis(gz, self.ys, np.take_along_axis(gz, self.ys, dim) - gi * a, dim)
         return gz.astype(z.dtype, copy=False),
 
+# %% ../../nbs/12_losses.ipynb #75daadd6
 class SoftCrossEntropyFunction(Function):
     "Fused log-softmax + cross-entropy against class probabilities $t$: $q = w((1-\\varepsilon)t + \\varepsilon/C)$; VJP $\\bar z_i = \\bar\\ell_i(p_i\\sum_c q_{ic} - q_i)$, $\\bar t = -\\bar\\ell(1-\\varepsilon)w\\log p$."
     op = 'cross_entropy'
@@ -368,6 +370,7 @@ class KLDivLoss(Module):
         self.reduction, self.log_target = reduction, log_target
     def forward(self, input:Tensor, target:Tensor)->Tensor: return kl_div(input, target, self.reduction, self.log_target)
 
+# %% ../../nbs/12_losses.ipynb #d241d729
 class BCELoss(_Loss):
     "`binary_cross_entropy` as a module (inputs are probabilities)."
     def __init__(self, weight:Tensor=None, # per-element rescaling, broadcast to the input
