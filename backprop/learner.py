@@ -116,47 +116,6 @@ class Learner:
         self._pending_cbs = {}
         self.add_cbs([Recorder()] + ([ProgressCallback()] if progress else []) + list(cbs or []))
 
-    def add_cb(self, cb): # a Callback instance or class
-        "Add a callback; it becomes reachable as `learn.<cb.name>`."
-        if isinstance(cb, type): cb = cb()
-        if not isinstance(cb, Callback): raise TypeError(f"Learner.add_cb: expected a Callback, got {type(cb).__name__}")
-        cb.learn = self
-        if not hasattr(self, cb.name) or isinstance(getattr(self, cb.name), Callback): setattr(self, cb.name, cb)
-        self.cbs.append(cb)
-        return self
-    def add_cbs(self, cbs): # callbacks (instances or classes)
-        "Add several callbacks."
-        for cb in cbs: self.add_cb(cb)
-        return self
-    def remove_cb(self, cb): # a Callback instance, or a class to remove all of its instances
-        "Remove a callback (or every callback of a class)."
-        for c in [c for c in self.cbs if (isinstance(c, cb) if isinstance(cb, type) else c is cb)]:
-            self.cbs.remove(c)
-            if getattr(self, c.name, None) is c: delattr(self, c.name)
-            c.learn = None
-        return self
-    def remove_cbs(self, cbs): # callback instances or classes
-        "Remove several callbacks."
-        for cb in cbs: self.remove_cb(cb)
-        return self
-    @contextlib.contextmanager
-    def added_cbs(self, cbs): # callbacks (instances or classes) for the block
-        "Context manager: callbacks `cbs` are present inside the block only."
-        cbs = [cb() if isinstance(cb, type) else cb for cb in (cbs or [])]
-        self.add_cbs(cbs)
-        try: yield self
-        finally: self.remove_cbs(cbs)
-    @contextlib.contextmanager
-    def removed_cbs(self, cbs): # callback instances to take out for the block
-        "Context manager: callbacks `cbs` are absent inside the block, then put back."
-        cbs = list(cbs)
-        self.remove_cbs(cbs)
-        try: yield self
-        finally: self.add_cbs(cbs)
-    def no_bar(self):
-        "Context manager: train without progress output."
-        return self.removed_cbs([c for c in self.cbs if isinstance(c, ProgressCallback)])
-
     def callback(self, event:str): # an event name such as 'after_loss'
         "Run method `event` of every callback that defines it, in increasing `order`."
         for cb in sorted(self.cbs, key=lambda c: c.order):
@@ -172,6 +131,61 @@ class Learner:
     def set_lr(self, lr:float): # the new learning rate, for every parameter group
         "Set the learning rate of every parameter group of the optimiser."
         for g in self.opt.param_groups: g['lr'] = lr
+
+# %% ../nbs/24_learner.ipynb #3513cfac
+@patch
+def add_cb(self:Learner, cb): # a Callback instance or class
+    "Add a callback; it becomes reachable as `learn.<cb.name>`."
+    if isinstance(cb, type): cb = cb()
+    if not isinstance(cb, Callback): raise TypeError(f"Learner.add_cb: expected a Callback, got {type(cb).__name__}")
+    cb.learn = self
+    if not hasattr(self, cb.name) or isinstance(getattr(self, cb.name), Callback): setattr(self, cb.name, cb)
+    self.cbs.append(cb)
+    return self
+
+@patch
+def add_cbs(self:Learner, cbs): # callbacks (instances or classes)
+    "Add several callbacks."
+    for cb in cbs: self.add_cb(cb)
+    return self
+
+@patch
+def remove_cb(self:Learner, cb): # a Callback instance, or a class to remove all of its instances
+    "Remove a callback (or every callback of a class)."
+    for c in [c for c in self.cbs if (isinstance(c, cb) if isinstance(cb, type) else c is cb)]:
+        self.cbs.remove(c)
+        if getattr(self, c.name, None) is c: delattr(self, c.name)
+        c.learn = None
+    return self
+
+@patch
+def remove_cbs(self:Learner, cbs): # callback instances or classes
+    "Remove several callbacks."
+    for cb in cbs: self.remove_cb(cb)
+    return self
+
+@patch
+@contextlib.contextmanager
+def added_cbs(self:Learner, cbs): # callbacks (instances or classes) for the block
+    "Context manager: callbacks `cbs` are present inside the block only."
+    cbs = [cb() if isinstance(cb, type) else cb for cb in (cbs or [])]
+    self.add_cbs(cbs)
+    try: yield self
+    finally: self.remove_cbs(cbs)
+
+@patch
+@contextlib.contextmanager
+def removed_cbs(self:Learner, cbs): # callback instances to take out for the block
+    "Context manager: callbacks `cbs` are absent inside the block, then put back."
+    cbs = list(cbs)
+    self.remove_cbs(cbs)
+    try: yield self
+    finally: self.add_cbs(cbs)
+
+@patch
+def no_bar(self:Learner):
+    "Context manager: train without progress output."
+    return self.removed_cbs([c for c in self.cbs if isinstance(c, ProgressCallback)])
 
 # %% ../nbs/24_learner.ipynb #89c915a0
 @patch
@@ -369,30 +383,34 @@ class Recorder(Callback):
         self.log = {'epoch': self.epoch, **dict(zip(self.metric_names, vals)), 'time': time.perf_counter() - self._t0}
         self.before_epoch()                         # fresh sums, in case the next epoch is cancelled before it starts
 
-    def plot_loss(self, skip_start:int=5, # leave out the first batches (their loss dwarfs the rest)
-                  with_valid:bool=True, # also plot the validation loss at the end of each epoch?
-                  log:bool=False, # logarithmic loss axis?
-                 ):
-        "Training loss per batch (raw and smoothed) and validation loss per epoch, as a matplotlib figure."
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        s = min(skip_start, max(len(self.losses) - 1, 0))
-        it = np.arange(s, len(self.losses))
-        ax.plot(it, self.losses[s:], alpha=0.35, color='C0', label='train (batch)')
-        ax.plot(it, self.smooth_losses[s:], color='C0', label='train (smoothed)')
-        if with_valid and self.values and not all(math.isnan(v[1]) for v in self.values):
-            ax.plot(np.array(self.iters) - 1, [v[1] for v in self.values], 'o-', color='C1', label='valid (epoch)')
-        ax.set_xlabel('batch'); ax.set_ylabel('loss'); ax.legend()
-        if log: ax.set_yscale('log')
-        plt.close(fig)
-        return fig
-    def plot_lr(self):
-        "Learning rate per training batch, as a matplotlib figure."
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(6, 3))
-        ax.plot(self.lrs); ax.set_xlabel('batch'); ax.set_ylabel('learning rate')
-        plt.close(fig)
-        return fig
+# %% ../nbs/24_learner.ipynb #4386daff
+@patch
+def plot_loss(self:Recorder, skip_start:int=5, # leave out the first batches (their loss dwarfs the rest)
+              with_valid:bool=True, # also plot the validation loss at the end of each epoch?
+              log:bool=False, # logarithmic loss axis?
+             ):
+    "Training loss per batch (raw and smoothed) and validation loss per epoch, as a matplotlib figure."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    s = min(skip_start, max(len(self.losses) - 1, 0))
+    it = np.arange(s, len(self.losses))
+    ax.plot(it, self.losses[s:], alpha=0.35, color='C0', label='train (batch)')
+    ax.plot(it, self.smooth_losses[s:], color='C0', label='train (smoothed)')
+    if with_valid and self.values and not all(math.isnan(v[1]) for v in self.values):
+        ax.plot(np.array(self.iters) - 1, [v[1] for v in self.values], 'o-', color='C1', label='valid (epoch)')
+    ax.set_xlabel('batch'); ax.set_ylabel('loss'); ax.legend()
+    if log: ax.set_yscale('log')
+    plt.close(fig)
+    return fig
+
+@patch
+def plot_lr(self:Recorder):
+    "Learning rate per training batch, as a matplotlib figure."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(self.lrs); ax.set_xlabel('batch'); ax.set_ylabel('learning rate')
+    plt.close(fig)
+    return fig
 
 # %% ../nbs/24_learner.ipynb #958a8f4b
 def _fmt(v)->str:
@@ -603,6 +621,7 @@ def minimum(lrs:np.ndarray, # learning rates, increasing
     "A tenth of the learning rate with the lowest loss."
     return float(lrs[int(np.argmin(losses))] / 10)
 
+# %% ../nbs/24_learner.ipynb #a73dbbda
 class LRFinder(Callback):
     "Raise the learning rate geometrically every batch and record the smoothed loss; stop when it diverges."
     order = 40
@@ -648,6 +667,7 @@ class LRFinder(Callback):
         plt.close(fig)
         return fig
 
+# %% ../nbs/24_learner.ipynb #cb89531b
 def _show(fig):
     "Display `fig` when running under IPython/Jupyter; elsewhere do nothing."
     try:
