@@ -177,6 +177,7 @@ def __enter__(self:ActivationStats): self._in_learner = False; return self.hook(
 @patch
 def __exit__(self:ActivationStats, *exc): self.remove()
 
+# %% ../nbs/30_diagnostics.ipynb #11903241
 @patch
 def before_fit(self:ActivationStats):
     "Learner event: attach the hooks for this fit."
@@ -243,6 +244,7 @@ def plot_stats(self:ActivationStats, layers=None, # names or indices of the laye
     fig.tight_layout(); plt.close(fig)
     return fig
 
+# %% ../nbs/30_diagnostics.ipynb #46fd6933
 @patch
 def color_dim(self:ActivationStats, layers=None, # names or indices of the layers to plot (default: all)
               ncols:int=4, # subplots per row
@@ -265,6 +267,7 @@ def color_dim(self:ActivationStats, layers=None, # names or indices of the layer
     fig.tight_layout(); plt.close(fig)
     return fig
 
+# %% ../nbs/30_diagnostics.ipynb #af0b0972
 @patch
 def plot_grad_flow(self:ActivationStats, layers=None, # names or indices of the layers to plot (default: all)
                    over_time:bool=False, # lines against the step instead of one bar per layer
