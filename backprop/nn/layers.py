@@ -225,6 +225,7 @@ def elu(input:Tensor, # any shape
     _float_input('elu', input)
     return ELUFunction.apply(input, alpha=float(alpha))
 
+# %% ../../nbs/08_layers.ipynb #562335d8
 class SoftplusFunction(Function):
     "$y = \\frac1\\beta\\log(1 + e^{\\beta x})$, $= x$ where $\\beta x >$ `threshold`; VJP $\\bar x = \\bar y\\,\\sigma(\\beta x)$ (1 on the linear part)."
     op = 'softplus'
@@ -246,6 +247,7 @@ def softplus(input:Tensor, # any shape
     _float_input('softplus', input)
     return SoftplusFunction.apply(input, beta=float(beta), threshold=float(threshold))
 
+# %% ../../nbs/08_layers.ipynb #1cd798be
 class HardtanhFunction(Function):
     "$y = \\min(\\max(x, a), b)$; VJP $\\bar x = \\bar y\\,\\mathbb 1[a < x < b]$ (0 on the boundary, as PyTorch)."
     op = 'hardtanh'
@@ -501,6 +503,7 @@ class EmbeddingBackward(Function):
             gg = gg * _wrap(keep)
         return EmbeddingFunction.apply(gg, idx=self.idx, padding_idx=self.padding_idx),
 
+# %% ../../nbs/08_layers.ipynb #6acbc1cd
 def _padding_idx(name, padding_idx, num):
     if padding_idx is None: return None
     if not -num <= padding_idx < num: raise ValueError(f"{name}: padding_idx {padding_idx} must be within num_embeddings {num}")
@@ -520,6 +523,7 @@ def embedding(input:Tensor, # integer indices, any shape
         raise IndexError(f"embedding: index {bad} is out of range for {num} embeddings")
     return EmbeddingFunction.apply(weight, idx=idx, padding_idx=_padding_idx('embedding', padding_idx, num))
 
+# %% ../../nbs/08_layers.ipynb #59e068be
 class Embedding(Module):
     "A table of `num_embeddings` vectors of size `embedding_dim`, looked up by index; initialised $N(0, 1)$ as PyTorch."
     def __init__(self, num_embeddings:int, # size of the vocabulary
