@@ -15,6 +15,7 @@ import gzip, math, zlib, bisect, numbers, functools, importlib.resources
 import collections.abc as cabc
 from pathlib import Path
 import numpy as np
+from fastcore.basics import patch
 from .core import Tensor, tensor, as_tensor, default_generator, is_grad_enabled, _wrap
 from .ops import stack
 from .compat import _rng as _compat_rng
@@ -171,6 +172,7 @@ class RandomSampler(Sampler):
     def __iter__(self): return iter(self._indices().tolist())
     def __len__(self): return self.num_samples
 
+# %% ../nbs/23_data.ipynb #499a4bbc
 class SubsetRandomSampler(Sampler):
     "The given `indices` in a fresh random order each epoch, as `torch.utils.data.SubsetRandomSampler`."
     def __init__(self, indices, generator=None):
@@ -202,6 +204,7 @@ class WeightedRandomSampler(Sampler):
     def __iter__(self): return iter(self._indices().tolist())
     def __len__(self): return self.num_samples
 
+# %% ../nbs/23_data.ipynb #c497df00
 class BatchSampler(Sampler):
     "Group another sampler's indices into lists of `batch_size`, as `torch.utils.data.BatchSampler`."
     def __init__(self, sampler, # yields indices
@@ -305,10 +308,6 @@ class DataLoader:
             return n if b is None else n // b if self.drop_last else -(-n // b)
         return len(self.batch_sampler) if self.batch_sampler is not None else len(self.sampler)
 
-    def _index_batches(self):
-        bs = self.batch_sampler
-        return bs._arrays() if isinstance(bs, BatchSampler) else (np.asarray(b, np.int64) for b in bs)
-
     def __iter__(self):
         if self._iterable: yield from self._iter_iterable(); return
         if self.batch_sampler is None:                      # batch_size=None: single samples
@@ -320,19 +319,26 @@ class DataLoader:
         for idx in self._index_batches():
             yield fetch(idx) if fetch is not None else collate([self.dataset[i] for i in idx.tolist()])
 
-    def _iter_iterable(self):
-        if self.batch_size is None: yield from map(self.collate_fn or default_convert, self.dataset); return
-        collate, batch = self.collate_fn or default_collate, []
-        for x in self.dataset:
-            batch.append(x)
-            if len(batch) == self.batch_size: yield collate(batch); batch = []
-        if batch and not self.drop_last: yield collate(batch)
-
     def __repr__(self):
         try: n = len(self)
         except TypeError: n = '?'
         return (f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, {n} batches)")
+
+# %% ../nbs/23_data.ipynb #b2e96d25
+@patch
+def _index_batches(self:DataLoader):
+    bs = self.batch_sampler
+    return bs._arrays() if isinstance(bs, BatchSampler) else (np.asarray(b, np.int64) for b in bs)
+
+@patch
+def _iter_iterable(self:DataLoader):
+    if self.batch_size is None: yield from map(self.collate_fn or default_convert, self.dataset); return
+    collate, batch = self.collate_fn or default_collate, []
+    for x in self.dataset:
+        batch.append(x)
+        if len(batch) == self.batch_size: yield collate(batch); batch = []
+    if batch and not self.drop_last: yield collate(batch)
 
 def get_worker_info():
     "None: batches are loaded in the main process (PyTorch's answer outside a worker)."
@@ -495,6 +501,7 @@ def make_spirals(n_samples:int=300, # total number of points, shared out evenly 
     theta = 2 * np.pi * y / n_classes + 3 * np.pi * u + noise * rng.standard_normal(n_samples)
     return _dataset(u[:, None] * np.stack([np.cos(theta), np.sin(theta)], 1), y)
 
+# %% ../nbs/23_data.ipynb #08f4045b
 def make_moons(n_samples:int=100, # total number of points: n//2 in the upper moon (class 0), the rest in the lower
                noise:float=0.0, # std of the Gaussian noise added to the coordinates
                seed:int|None=None, # seed for a new numpy Generator ...
