@@ -24,6 +24,9 @@ Usage: python benchmarks/bench_lenet.py [--reps N] [--quick] [--threads N] [--cl
 import argparse, cProfile, json, os, platform, pstats, sys, time
 from pathlib import Path
 
+# As in bench_engine.py: OpenBLAS's idle workers otherwise busy-wait ~0.1 s after each BLAS call, stealing a core from
+# whichever contender runs next (PyTorch's OpenMP team, or backprop's pool). Must be set before numpy loads OpenBLAS.
+os.environ.setdefault('OPENBLAS_THREAD_TIMEOUT', '20')
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
