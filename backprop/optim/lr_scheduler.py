@@ -14,6 +14,7 @@ import math, copy, types, warnings
 from bisect import bisect_right
 from collections import Counter
 from functools import partial
+from fastcore.basics import patch
 from . import Optimizer
 
 # %% ../../nbs/21_lr_scheduler.ipynb #4ec9c89a
@@ -22,7 +23,6 @@ _IGNORED_KEYS = ('_get_lr_called_within_step',)       # PyTorch bookkeeping we d
 class LRScheduler:
     "Base class of learning-rate schedulers: sets `group['lr']` for each parameter group on every `step()`; as `torch.optim.lr_scheduler.LRScheduler`."
     _is_initial = False
-
     def __init__(self, optimizer:Optimizer, # the optimiser whose learning rates to set
                  last_epoch:int=-1): # index of the last epoch; -1 starts the schedule, other values resume it
         if not isinstance(optimizer, Optimizer): raise TypeError(f"{type(self).__name__}: {type(optimizer).__name__} is not an Optimizer")
@@ -67,22 +67,26 @@ class LRScheduler:
         for group, lr in zip(self.optimizer.param_groups, values): group['lr'] = lr
         self._last_lr = [group['lr'] for group in self.optimizer.param_groups]
 
-    def state_dict(self)->dict: # every attribute but the optimizer
-        "The scheduler's state: every attribute except the optimiser (copies)."
-        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != 'optimizer'}
+# %% ../../nbs/21_lr_scheduler.ipynb #52d68bc0
+@patch
+def state_dict(self:LRScheduler)->dict: # every attribute but the optimizer
+    "The scheduler's state: every attribute except the optimiser (copies)."
+    return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != 'optimizer'}
 
-    def _check_keys(self, state_dict, skip=()):
-        name = f"{type(self).__name__}.load_state_dict"
-        if not isinstance(state_dict, dict): raise TypeError(f"{name}: expected a dict, got {type(state_dict).__name__}")
-        have = set(self.__dict__) - {'optimizer', *skip}
-        got = set(state_dict) - set(_IGNORED_KEYS) - set(skip)
-        if have != got:
-            raise ValueError(f"{name}: missing keys {sorted(have - got)}, unexpected keys {sorted(got - have)}")
+@patch
+def _check_keys(self:LRScheduler, state_dict, skip=()):
+    name = f"{type(self).__name__}.load_state_dict"
+    if not isinstance(state_dict, dict): raise TypeError(f"{name}: expected a dict, got {type(state_dict).__name__}")
+    have = set(self.__dict__) - {'optimizer', *skip}
+    got = set(state_dict) - set(_IGNORED_KEYS) - set(skip)
+    if have != got:
+        raise ValueError(f"{name}: missing keys {sorted(have - got)}, unexpected keys {sorted(got - have)}")
 
-    def load_state_dict(self, state_dict:dict): # as returned by `state_dict()`
-        "Restore the scheduler's state (the optimiser's learning rates are restored by its own `load_state_dict`)."
-        self._check_keys(state_dict)
-        self.__dict__.update({k: copy.deepcopy(v) for k, v in state_dict.items() if k not in _IGNORED_KEYS})
+@patch
+def load_state_dict(self:LRScheduler, state_dict:dict): # as returned by `state_dict()`
+    "Restore the scheduler's state (the optimiser's learning rates are restored by its own `load_state_dict`)."
+    self._check_keys(state_dict)
+    self.__dict__.update({k: copy.deepcopy(v) for k, v in state_dict.items() if k not in _IGNORED_KEYS})
 
 # %% ../../nbs/21_lr_scheduler.ipynb #44f3b447
 class StepLR(LRScheduler):
@@ -205,6 +209,7 @@ def _format_param(name, optimizer, value):
         return list(value)
     return [value] * n
 
+# %% ../../nbs/21_lr_scheduler.ipynb #ee52553a
 class OneCycleLR(LRScheduler):
     "The 1cycle policy: warm up to `max_lr`, then anneal far below the start, with momentum cycled inversely; as `torch.optim.lr_scheduler.OneCycleLR`."
     def __init__(self, optimizer:Optimizer, # the optimiser whose learning rates (and momentum) to set
@@ -265,28 +270,31 @@ class OneCycleLR(LRScheduler):
                     group['max_momentum'], group['base_momentum'] = m_max, m_base
         super().__init__(optimizer, last_epoch)
 
-    def _anneal(self, start, end, pct):
-        if self._anneal_func_type == 'cos': return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
-        return (end - start) * pct + start
+# %% ../../nbs/21_lr_scheduler.ipynb #002be45b
+@patch
+def _anneal(self:OneCycleLR, start, end, pct):
+    if self._anneal_func_type == 'cos': return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+    return (end - start) * pct + start
 
-    def get_lr(self)->list:
-        "The learning rates at step `last_epoch` (and, with `cycle_momentum`, set each group's momentum or beta1)."
-        t = self.last_epoch
-        if t > self.total_steps: raise ValueError(f"OneCycleLR: Tried to step {t} times. The specified number of total steps is {self.total_steps}")
-        lrs = []
-        for group in self.optimizer.param_groups:
-            start = 0.0
-            for i, ph in enumerate(self._schedule_phases):
-                if t <= ph['end_step'] or i == len(self._schedule_phases) - 1:
-                    pct = (t - start) / (ph['end_step'] - start)
-                    lrs.append(self._anneal(group[ph['start_lr']], group[ph['end_lr']], pct))
-                    if self.cycle_momentum:
-                        m = self._anneal(group[ph['start_momentum']], group[ph['end_momentum']], pct)
-                        if self.use_beta1: group['betas'] = (m, *group['betas'][1:])
-                        else: group['momentum'] = m
-                    break
-                start = ph['end_step']
-        return lrs
+@patch
+def get_lr(self:OneCycleLR)->list:
+    "The learning rates at step `last_epoch` (and, with `cycle_momentum`, set each group's momentum or beta1)."
+    t = self.last_epoch
+    if t > self.total_steps: raise ValueError(f"OneCycleLR: Tried to step {t} times. The specified number of total steps is {self.total_steps}")
+    lrs = []
+    for group in self.optimizer.param_groups:
+        start = 0.0
+        for i, ph in enumerate(self._schedule_phases):
+            if t <= ph['end_step'] or i == len(self._schedule_phases) - 1:
+                pct = (t - start) / (ph['end_step'] - start)
+                lrs.append(self._anneal(group[ph['start_lr']], group[ph['end_lr']], pct))
+                if self.cycle_momentum:
+                    m = self._anneal(group[ph['start_momentum']], group[ph['end_momentum']], pct)
+                    if self.use_beta1: group['betas'] = (m, *group['betas'][1:])
+                    else: group['momentum'] = m
+                break
+            start = ph['end_step']
+    return lrs
 
 # %% ../../nbs/21_lr_scheduler.ipynb #0bbe34c1
 class SequentialLR(LRScheduler):
@@ -387,6 +395,7 @@ class ConstantLR(LRScheduler):
     def _get_closed_form_lr(self):
         return [b * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor)) for b in self.base_lrs]
 
+# %% ../../nbs/21_lr_scheduler.ipynb #4eca8b5b
 class PolynomialLR(LRScheduler):
     "Decay the base rate by $(1 - t/N)^p$ over `total_iters` epochs, then keep it at 0; as `torch.optim.lr_scheduler.PolynomialLR`."
     def __init__(self, optimizer:Optimizer, # the optimiser whose learning rates to set
@@ -459,6 +468,10 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._last_lr = _lrs(self.optimizer)
 
 # %% ../../nbs/21_lr_scheduler.ipynb #b4ce0e84
+def _one(x): return 1.
+def _halving(x): return 1 / (2.0 ** (x - 1))
+def _power(gamma, x): return gamma ** x
+
 class CyclicLR(LRScheduler):
     "Cycle the rate between `base_lr` and `max_lr` along a triangle (and momentum inversely), per batch; as `torch.optim.lr_scheduler.CyclicLR`."
     def __init__(self, optimizer:Optimizer, # the optimiser whose learning rates (and momentum) to set
@@ -509,37 +522,38 @@ class CyclicLR(LRScheduler):
         "The amplitude's scale at `x`."
         return (self._scale_fn_custom or self._scale_fn_ref)(x)
 
-    def get_lr(self)->list:
-        "The rates at step `last_epoch` of the triangle (and, with `cycle_momentum`, set the momenta)."
-        cycle = math.floor(1 + self.last_epoch / self.total_size)
-        x = 1.0 + self.last_epoch / self.total_size - cycle            # position in the cycle, in [0, 1)
-        h = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
-        s = self.scale_fn(cycle if self.scale_mode == 'cycle' else self.last_epoch)
-        if self.cycle_momentum:
-            for group, m_base, m_max in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
-                m = m_max - (m_max - m_base) * h * s
-                if self.use_beta1: group['betas'] = (m, *group['betas'][1:])
-                else: group['momentum'] = m
-        return [b + (m - b) * h * s for b, m in zip(self.base_lrs, self.max_lrs)]
+# %% ../../nbs/21_lr_scheduler.ipynb #f7883725
+@patch
+def get_lr(self:CyclicLR)->list:
+    "The rates at step `last_epoch` of the triangle (and, with `cycle_momentum`, set the momenta)."
+    cycle = math.floor(1 + self.last_epoch / self.total_size)
+    x = 1.0 + self.last_epoch / self.total_size - cycle            # position in the cycle, in [0, 1)
+    h = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+    s = self.scale_fn(cycle if self.scale_mode == 'cycle' else self.last_epoch)
+    if self.cycle_momentum:
+        for group, m_base, m_max in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+            m = m_max - (m_max - m_base) * h * s
+            if self.use_beta1: group['betas'] = (m, *group['betas'][1:])
+            else: group['momentum'] = m
+    return [b + (m - b) * h * s for b, m in zip(self.base_lrs, self.max_lrs)]
 
-    def state_dict(self)->dict:
-        "As the base class, without the scale function (a custom one contributes its `__dict__` if it is a callable object)."
-        sd = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in ('optimizer', '_scale_fn_ref', '_scale_fn_custom')}
-        fn = self._scale_fn_custom
-        sd['_scale_fn_custom'] = None if fn is None or isinstance(fn, types.FunctionType) else copy.deepcopy(fn.__dict__)
-        return sd
+# %% ../../nbs/21_lr_scheduler.ipynb #0f09140a
+@patch
+def state_dict(self:CyclicLR)->dict:
+    "As the base class, without the scale function (a custom one contributes its `__dict__` if it is a callable object)."
+    sd = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in ('optimizer', '_scale_fn_ref', '_scale_fn_custom')}
+    fn = self._scale_fn_custom
+    sd['_scale_fn_custom'] = None if fn is None or isinstance(fn, types.FunctionType) else copy.deepcopy(fn.__dict__)
+    return sd
 
-    def load_state_dict(self, state_dict:dict): # as returned by `state_dict()`
-        "Restore the state (and a callable object's `__dict__`)."
-        self._check_keys(state_dict, skip=('_scale_fn_ref',))
-        fn = state_dict['_scale_fn_custom']
-        self.__dict__.update({k: copy.deepcopy(v) for k, v in state_dict.items() if k not in ('_scale_fn_custom', '_scale_fn_ref', *_IGNORED_KEYS)})
-        if fn is not None: self._scale_fn_custom.__dict__.update(copy.deepcopy(fn))
-        self._init_scale_fn()
-
-def _one(x): return 1.
-def _halving(x): return 1 / (2.0 ** (x - 1))
-def _power(gamma, x): return gamma ** x
+@patch
+def load_state_dict(self:CyclicLR, state_dict:dict): # as returned by `state_dict()`
+    "Restore the state (and a callable object's `__dict__`)."
+    self._check_keys(state_dict, skip=('_scale_fn_ref',))
+    fn = state_dict['_scale_fn_custom']
+    self.__dict__.update({k: copy.deepcopy(v) for k, v in state_dict.items() if k not in ('_scale_fn_custom', '_scale_fn_ref', *_IGNORED_KEYS)})
+    if fn is not None: self._scale_fn_custom.__dict__.update(copy.deepcopy(fn))
+    self._init_scale_fn()
 
 # %% ../../nbs/21_lr_scheduler.ipynb #883d3682
 class ReduceLROnPlateau(LRScheduler):
@@ -584,35 +598,38 @@ class ReduceLROnPlateau(LRScheduler):
         "Whether a reduction happened less than `cooldown` epochs ago."
         return self.cooldown_counter > 0
 
-    def step(self, metrics, # the monitored value of this epoch (a number or a one-element Tensor)
-             epoch=None): # deprecated
-        "Record this epoch's metric; reduce the rates after more than `patience` epochs without improvement."
-        current = float(metrics.item() if hasattr(metrics, 'item') else metrics)
-        if epoch is None: epoch = self.last_epoch + 1
-        else: warnings.warn("ReduceLROnPlateau.step(metrics, epoch) is deprecated, as in PyTorch", UserWarning, stacklevel=2)
-        self.last_epoch = epoch
-        if self.is_better(current, self.best): self.best, self.num_bad_epochs = current, 0
-        else: self.num_bad_epochs += 1
-        if self.in_cooldown: self.cooldown_counter -= 1; self.num_bad_epochs = 0    # bad epochs in cooldown don't count
-        if self.num_bad_epochs > self.patience:
-            self._reduce_lr()
-            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        self._last_lr = _lrs(self.optimizer)
-
-    def _reduce_lr(self):
-        if len(self.optimizer.param_groups) != len(self.min_lrs):
-            if self.default_min_lr is None:
-                raise RuntimeError(f"ReduceLROnPlateau: the number of param groups in the `optimizer` ({len(self.optimizer.param_groups)}) differs "
-                                   f"from when it was initialized ({len(self.min_lrs)}); set `min_lrs` to match")
-            self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
-        for group, lo in zip(self.optimizer.param_groups, self.min_lrs):
-            old = float(group['lr']); new = max(old * self.factor, lo)
-            if old - new > self.eps: group['lr'] = new
-
     def load_state_dict(self, state_dict:dict): # as returned by `state_dict()`
         "Restore the state."
         super().load_state_dict(state_dict)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)
+
+# %% ../../nbs/21_lr_scheduler.ipynb #7acd5135
+@patch
+def step(self:ReduceLROnPlateau, metrics, # the monitored value of this epoch (a number or a one-element Tensor)
+         epoch=None): # deprecated
+    "Record this epoch's metric; reduce the rates after more than `patience` epochs without improvement."
+    current = float(metrics.item() if hasattr(metrics, 'item') else metrics)
+    if epoch is None: epoch = self.last_epoch + 1
+    else: warnings.warn("ReduceLROnPlateau.step(metrics, epoch) is deprecated, as in PyTorch", UserWarning, stacklevel=2)
+    self.last_epoch = epoch
+    if self.is_better(current, self.best): self.best, self.num_bad_epochs = current, 0
+    else: self.num_bad_epochs += 1
+    if self.in_cooldown: self.cooldown_counter -= 1; self.num_bad_epochs = 0    # bad epochs in cooldown don't count
+    if self.num_bad_epochs > self.patience:
+        self._reduce_lr()
+        self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+    self._last_lr = _lrs(self.optimizer)
+
+@patch
+def _reduce_lr(self:ReduceLROnPlateau):
+    if len(self.optimizer.param_groups) != len(self.min_lrs):
+        if self.default_min_lr is None:
+            raise RuntimeError(f"ReduceLROnPlateau: the number of param groups in the `optimizer` ({len(self.optimizer.param_groups)}) differs "
+                               f"from when it was initialized ({len(self.min_lrs)}); set `min_lrs` to match")
+        self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
+    for group, lo in zip(self.optimizer.param_groups, self.min_lrs):
+        old = float(group['lr']); new = max(old * self.factor, lo)
+        if old - new > self.eps: group['lr'] = new
 
 # %% ../../nbs/21_lr_scheduler.ipynb #e191ddeb
 class ChainedScheduler(LRScheduler):
