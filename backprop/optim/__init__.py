@@ -41,48 +41,7 @@ class Optimizer:
         if not isinstance(groups[0], dict): groups = [{'params': groups}]
         for g in groups: self.add_param_group(g)
 
-    def add_param_group(self, param_group:dict): # {'params': Tensors, **options}; a missing option takes its default
-        "Add a group of parameters with its own options, e.g. to unfreeze layers while training."
-        name = _named(self)
-        if not isinstance(param_group, dict): raise TypeError(f"{name}: param_group must be a dict, but got {type(param_group).__name__}")
-        if 'params' not in param_group: raise ValueError(f"{name}: param_group must have a 'params' entry, got keys {sorted(param_group)}")
-        group, ps = dict(param_group), param_group['params']
-        if isinstance(ps, Tensor): ps = [ps]
-        elif isinstance(ps, (set, frozenset)):
-            raise TypeError(f"{name}: optimizer parameters need to be organized in ordered collections, but the ordering "
-                            "of tensors in sets will change between runs. Please use a list instead.")
-        else: ps = list(ps)
-        if any(isinstance(p, tuple) for p in ps):
-            if not all(isinstance(p, tuple) and len(p) == 2 for p in ps):
-                raise ValueError(f"{name}: all optimizer params should be with/without names. Some param names are missing")
-            group['param_names'], ps = [n for n, _ in ps], [p for _, p in ps]
-        for p in ps:
-            if not isinstance(p, Tensor): raise TypeError(f"{name}: optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
-            if p._ctx is not None and not p._retain:
-                raise ValueError(f"{name}: can't optimize a non-leaf Tensor (shape {p.shape}, made by {p._ctx!r}); optimise the leaf it was computed from")
-        group['params'] = ps
-        for k, v in self.defaults.items():
-            if v is required and k not in group:
-                raise ValueError(f"{name}: parameter group didn't specify a value of required optimization parameter {k}")
-            group.setdefault(k, v)
-        ids = [id(p) for p in ps]
-        if len(set(ids)) != len(ids):
-            warnings.warn(f"{name}: optimizer contains a parameter group with duplicate parameters; they will be updated more than once", stacklevel=2)
-        if set(ids) & {id(p) for g in self.param_groups for p in g['params']}:
-            raise ValueError(f"{name}: some parameters appear in more than one parameter group")
-        self._check_group(group)
-        self.param_groups.append(group)
-
     def _check_group(self, group): "Raise ValueError if an option in `group` is invalid (subclasses)."
-
-    def zero_grad(self, set_to_none:bool=True): # drop `.grad` (True) or fill it with zeros (False)
-        "Reset the gradients of all optimised tensors."
-        for group in self.param_groups:
-            for p in group['params']:
-                if p.grad is None: continue
-                if set_to_none: p.grad = None
-                elif p.grad.requires_grad or not p.grad.array.flags.writeable: p.grad = _wrap(np.zeros_like(p.grad.array))
-                else: p.grad.array[...] = 0
 
     def _update(self, p:Tensor, g:np.ndarray, group:dict): raise NotImplementedError(f"{_named(self)} must define _update")
 
@@ -103,6 +62,50 @@ class Optimizer:
             s += f'\nParameter Group {i}\n' + ''.join(f'    {k}: {group[k]}\n' for k in sorted(group) if k != 'params')
         return s + ')'
 
+# %% ../../nbs/20_optim.ipynb #ed6e230a
+@patch
+def add_param_group(self:Optimizer, param_group:dict): # {'params': Tensors, **options}; a missing option takes its default
+    "Add a group of parameters with its own options, e.g. to unfreeze layers while training."
+    name = _named(self)
+    if not isinstance(param_group, dict): raise TypeError(f"{name}: param_group must be a dict, but got {type(param_group).__name__}")
+    if 'params' not in param_group: raise ValueError(f"{name}: param_group must have a 'params' entry, got keys {sorted(param_group)}")
+    group, ps = dict(param_group), param_group['params']
+    if isinstance(ps, Tensor): ps = [ps]
+    elif isinstance(ps, (set, frozenset)):
+        raise TypeError(f"{name}: optimizer parameters need to be organized in ordered collections, but the ordering "
+                        "of tensors in sets will change between runs. Please use a list instead.")
+    else: ps = list(ps)
+    if any(isinstance(p, tuple) for p in ps):
+        if not all(isinstance(p, tuple) and len(p) == 2 for p in ps):
+            raise ValueError(f"{name}: all optimizer params should be with/without names. Some param names are missing")
+        group['param_names'], ps = [n for n, _ in ps], [p for _, p in ps]
+    for p in ps:
+        if not isinstance(p, Tensor): raise TypeError(f"{name}: optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+        if p._ctx is not None and not p._retain:
+            raise ValueError(f"{name}: can't optimize a non-leaf Tensor (shape {p.shape}, made by {p._ctx!r}); optimise the leaf it was computed from")
+    group['params'] = ps
+    for k, v in self.defaults.items():
+        if v is required and k not in group:
+            raise ValueError(f"{name}: parameter group didn't specify a value of required optimization parameter {k}")
+        group.setdefault(k, v)
+    ids = [id(p) for p in ps]
+    if len(set(ids)) != len(ids):
+        warnings.warn(f"{name}: optimizer contains a parameter group with duplicate parameters; they will be updated more than once", stacklevel=2)
+    if set(ids) & {id(p) for g in self.param_groups for p in g['params']}:
+        raise ValueError(f"{name}: some parameters appear in more than one parameter group")
+    self._check_group(group)
+    self.param_groups.append(group)
+
+@patch
+def zero_grad(self:Optimizer, set_to_none:bool=True): # drop `.grad` (True) or fill it with zeros (False)
+    "Reset the gradients of all optimised tensors."
+    for group in self.param_groups:
+        for p in group['params']:
+            if p.grad is None: continue
+            if set_to_none: p.grad = None
+            elif p.grad.requires_grad or not p.grad.array.flags.writeable: p.grad = _wrap(np.zeros_like(p.grad.array))
+            else: p.grad.array[...] = 0
+
 # %% ../../nbs/20_optim.ipynb #c4e57304
 def _copy_value(v): return v.array.copy() if isinstance(v, Tensor) else v.copy() if isinstance(v, np.ndarray) else copy.deepcopy(v)
 
@@ -118,6 +121,7 @@ def state_dict(self:Optimizer)->dict: # {'state': {index: {name: array or number
     state = {index[id(p)]: {k: _copy_value(v) for k, v in s.items()} for p, s in self.state.items() if id(p) in index}
     return {'state': dict(sorted(state.items())), 'param_groups': groups}
 
+# %% ../../nbs/20_optim.ipynb #9982196d
 def _load_value(key, v, p, where, errors):
     "The state value `v` for parameter `p` as the optimiser stores it, or None after appending to `errors`."
     if isinstance(v, Tensor): v = v.array
@@ -560,6 +564,7 @@ def _remember(state, y, s, history_size):
     state['old_dirs'].append(y); state['old_stps'].append(s); state['ro'].append(1.0 / ys)
     state['H_diag'] = ys / float(y @ y)                 # gamma = y·s / y·y
 
+# %% ../../nbs/20_optim.ipynb #f213b3a5
 @patch
 def step(self:LBFGS, closure): # re-evaluates the model: zero the grads, compute the loss, backward, return the loss
     "Run up to `max_iter` L-BFGS iterations, each evaluating `closure`; returns the loss at the start."
