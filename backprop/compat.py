@@ -203,6 +203,7 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, re
     v = _fits(fill_value.item() if isinstance(fill_value, Tensor) else fill_value, dt, 'full')
     return _out(core.full(_shape((size,), 'full'), v, dtype=dt, requires_grad=requires_grad), out)
 
+# %% ../nbs/17_torch_compat.ipynb #8fdcf78a
 def _like(op, input, dtype, layout, device, requires_grad)->np.dtype:
     if not isinstance(input, Tensor): raise TypeError(f"{op}(): argument 'input' must be Tensor, not {type(input).__name__}")
     return _factory(op, dtype, device, layout, None, requires_grad) or input.array.dtype
@@ -484,6 +485,7 @@ def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None, 
     dt, g, shape = _float_dtype('rand', _factory('rand', dtype, device, layout, out, requires_grad)), _rng(generator, 'rand'), _shape(size, 'rand')
     return _out(_make(_draw(lambda d: g.random(shape, dtype=d), dt), requires_grad), out)
 
+# %% ../nbs/17_torch_compat.ipynb #f08a111c
 def _ints(g, low, high, shape, dt, op):
     if not (isinstance(low, numbers.Integral) and isinstance(high, numbers.Integral)):
         raise TypeError(f"{op}: low and high must be integers, got {low!r} and {high!r}")

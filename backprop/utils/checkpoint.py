@@ -141,47 +141,50 @@ class _Checkpoint:
             a += n
         return type(out)(items)
 
-    def _seeds(self, out, g:Tensor, swap:dict):
-        "The recomputed outputs that require grad, and their slices of the node's gradient `g`."
-        items, roots, grads, a = _items(out), [], [], 0
-        for i, (shape, dt) in zip(self.diff, self.spec):
-            o = items[i] if i < len(items) else None
-            if not isinstance(o, Tensor) or o.shape != shape:
-                got = f"shape {o.shape}" if isinstance(o, Tensor) else type(o).__name__
-                raise RuntimeError(f"checkpoint: recomputing the function gave output {i} of {got}, but the forward "
-                                   f"pass gave shape {shape}; a checkpointed function must be deterministic")
-            o, n = swap.get(id(o), o), int(np.prod(shape))
-            if o.requires_grad:
-                roots.append(o)
-                grads.append(g if len(self.diff) == 1 else g[a:a + n].reshape(shape).to(o.dtype))
-            a += n
-        return roots, grads
+# %% ../../nbs/32_checkpoint.ipynb #5932cf7c
+def _ckpt_seeds(self:_Checkpoint, out, g:Tensor, swap:dict):
+    "The recomputed outputs that require grad, and their slices of the node's gradient `g`."
+    items, roots, grads, a = _items(out), [], [], 0
+    for i, (shape, dt) in zip(self.diff, self.spec):
+        o = items[i] if i < len(items) else None
+        if not isinstance(o, Tensor) or o.shape != shape:
+            got = f"shape {o.shape}" if isinstance(o, Tensor) else type(o).__name__
+            raise RuntimeError(f"checkpoint: recomputing the function gave output {i} of {got}, but the forward "
+                               f"pass gave shape {shape}; a checkpointed function must be deterministic")
+        o, n = swap.get(id(o), o), int(np.prod(shape))
+        if o.requires_grad:
+            roots.append(o)
+            grads.append(g if len(self.diff) == 1 else g[a:a + n].reshape(shape).to(o.dtype))
+        a += n
+    return roots, grads
 
-    def backward(self, inputs:tuple, g:Tensor)->tuple:
-        "Recompute with a graph and return the gradients of the node's inputs."
-        create_graph = is_grad_enabled()
-        if self.reentrant:
-            if create_graph:
-                raise RuntimeError("checkpoint: double backward (create_graph=True) is not supported with "
-                                   "use_reentrant=True; use use_reentrant=False")
-            copies = [t.detach().requires_grad_(t.requires_grad) for t in inputs]
-            it = iter(copies)
-            args = [next(it) if isinstance(a, Tensor) else a for a in self.args]
-            with _rng_restored(self.rng), enable_grad(): out = self.function(*args)
-            roots, grads = self._seeds(out, g, {})
-            if roots: run_backward(roots, grads)
-            return tuple(c.grad if c.requires_grad else None for c in copies)
-        stand = {id(e): e.detach().requires_grad_() for e in inputs}
-        swap = {}
-        for r, e in self.pairs: swap[id(r)] = swap[id(e)] = stand[id(e)]
-        with _rng_restored(self.rng), enable_grad(), _frame(_Swap(swap)):
-            out = self.function(*self.args, **self.kwargs)
-        roots, grads = self._seeds(out, g, swap)
-        cs = [stand[id(e)] for e in inputs]
-        gs = run_backward(roots, grads, create_graph, create_graph, inputs=cs) if roots else [None] * len(cs)
+def _ckpt_backward(self:_Checkpoint, inputs:tuple, g:Tensor)->tuple:
+    "Recompute with a graph and return the gradients of the node's inputs."
+    create_graph = is_grad_enabled()
+    if self.reentrant:
         if create_graph:
-            for c, e in zip(cs, inputs): _rewire(c, e)
-        return tuple(gs)
+            raise RuntimeError("checkpoint: double backward (create_graph=True) is not supported with "
+                               "use_reentrant=True; use use_reentrant=False")
+        copies = [t.detach().requires_grad_(t.requires_grad) for t in inputs]
+        it = iter(copies)
+        args = [next(it) if isinstance(a, Tensor) else a for a in self.args]
+        with _rng_restored(self.rng), enable_grad(): out = self.function(*args)
+        roots, grads = self._seeds(out, g, {})
+        if roots: run_backward(roots, grads)
+        return tuple(c.grad if c.requires_grad else None for c in copies)
+    stand = {id(e): e.detach().requires_grad_() for e in inputs}
+    swap = {}
+    for r, e in self.pairs: swap[id(r)] = swap[id(e)] = stand[id(e)]
+    with _rng_restored(self.rng), enable_grad(), _frame(_Swap(swap)):
+        out = self.function(*self.args, **self.kwargs)
+    roots, grads = self._seeds(out, g, swap)
+    cs = [stand[id(e)] for e in inputs]
+    gs = run_backward(roots, grads, create_graph, create_graph, inputs=cs) if roots else [None] * len(cs)
+    if create_graph:
+        for c, e in zip(cs, inputs): _rewire(c, e)
+    return tuple(gs)
+
+_Checkpoint._seeds, _Checkpoint.backward = _ckpt_seeds, _ckpt_backward
 
 # %% ../../nbs/32_checkpoint.ipynb #d517c2e3
 def checkpoint(function, # a callable of Tensors (and other values) returning a Tensor or a tuple of them
