@@ -39,6 +39,7 @@ def _call(fn, args, has_aux):
         raise RuntimeError(f"func: the function must return a scalar Tensor, got {type(out).__name__} {getattr(out, 'shape', '')}")
     return out, aux
 
+# %% ../nbs/05_func.ipynb #45c900d4
 def value_and_grad(fn, # function of Tensors returning a scalar Tensor (or `(scalar, aux)` with `has_aux`)
                    argnums=0, # which argument(s) to differentiate: an int or a tuple of ints
                    has_aux:bool=False): # does `fn` return `(output, aux)`?
@@ -64,6 +65,7 @@ def grad(fn, # function of Tensors returning a scalar Tensor
         return (gr, v[1]) if has_aux else gr
     return g
 
+# %% ../nbs/05_func.ipynb #a322af36
 def vjp(fn, # function of Tensors returning a Tensor (of any shape)
         *primals, # the point at which to linearise `fn`
         has_aux:bool=False): # does `fn` return `(output, aux)`? then `aux` is returned third

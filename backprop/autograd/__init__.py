@@ -126,6 +126,7 @@ class FunctionCtx:
         "Whether `backward` receives zeros (the default) or None as the gradient of an output that was not used."
         self._materialize = bool(value)
 
+# %% ../../nbs/04_autograd.ipynb #a9777fa2
 class _Node(FunctionCtx, _Op):
     "The graph node of a PyTorch-style `Function`: it *is* the `ctx`, and its VJP calls the user's `backward`."
     saves = ()                  # the engine checks no inputs: `saved_tensors` checks exactly what was saved
@@ -147,6 +148,7 @@ class _Node(FunctionCtx, _Op):
         return tuple(None if res[p] is None else as_tensor(res[p]) for p in self._tpos)
     def __repr__(self): return f'<{self._fn.__name__}Backward>'
 
+# %% ../../nbs/04_autograd.ipynb #5b28e5a2
 class _Unpack(_Op):
     "Output `k` of a several-output `Function`: a slice of the node's flat output; its VJP pads the gradient back."
     op, saves = 'unpack', ()
@@ -226,6 +228,7 @@ class Function:
         if so: node._saved_versions = tuple(_version(so[i]()) if i in so else v for i, v in enumerate(node._saved_versions))
         return tuple(res) if isinstance(out, tuple) else res[0]
 
+# %% ../../nbs/04_autograd.ipynb #5da75b67
 def once_differentiable(backward):
     "Decorator for a `Function.backward` written in numpy: run it without recording (so it can't be differentiated again)."
     @functools.wraps(backward)
