@@ -27,6 +27,13 @@ def _no_double_backward(op):
         raise RuntimeError(f"{op}: the fused backward through time works on numpy arrays and is not differentiable "
                            "again; create_graph=True (double backward) through this layer is not supported")
 
+def _row_blocks(N:int, K:int, M:int, limit:int=10**6)->int:
+    "Rows per block for an (N, K)×(K, M) product: N, or the fewest (at most 4) equal blocks of at most `limit` multiply-adds each."
+    if N * K * M <= limit: return N
+    for k in (2, 3, 4):
+        if N % k == 0 and N // k * K * M <= limit: return N // k
+    return N
+
 class _LSTMGateBlocks(Function):
     "PyTorch's gate blocks $(i, f, g, o)$ of a $(4H, \\cdot)$ weight or $(4H,)$ bias reordered to $(g, i, f, o)$, the sigmoid blocks halved."
     op = 'lstm_gate_blocks'
@@ -93,6 +100,8 @@ def _lstm_backward(self, g):
     S, db = np.empty((4, N, H), dt), (np.zeros((4, N, H), dt) if self.bias else None)    # the step's Ā block; Σ_t of them
     dH = None if W_hr is None else np.empty((L, N, P), dt)
     carry, dh, dc, dcc = np.zeros((N, P), dt), np.empty((N, P), dt), np.empty((N, H), dt), gc.copy()
+    n = _row_blocks(N, G, P)                                          # the step's product in row blocks (see the text)
+    dAb, carry_b = dA.reshape(L, N // n, n, G), carry.reshape(N // n, n, P)
     for k in reversed(range(L)):
         t = L - 1 - k if rev else k
         np.add(gh[t], carry, out=dh)
@@ -103,7 +112,7 @@ def _lstm_backward(self, g):
         dA4[t] = S                                                    # one strided copy into Ā's (N, 4H) row block
         if db is not None: db += S
         np.multiply(dc, F[t], out=dcc)
-        np.matmul(dA[t], W, out=carry)
+        np.matmul(dAb[t], W, out=carry_b)                              # carry = Ā_t W
     need = [t.requires_grad for t in self.inputs]
     gW = None
     if need[3]:                                   # W̄ = Σ_t Ā_tᵀ h_prev(t): one product over the steps with a previous state
@@ -136,11 +145,12 @@ class GRURecurrenceFunction(Function):
         L, N, G = u.shape; H = G // 3
         S, HN = np.empty_like(u), np.empty((L, N, H), u.dtype)      # activated [r, z, n]; W_hn h + b_hn
         hs, WT, tmp = np.empty((L, N, H), u.dtype), np.ascontiguousarray(W.T), np.empty((N, H), u.dtype)
-        h = h0
+        h, nb = h0, _row_blocks(N, H, G)
+        Sb = S.reshape(L, N // nb, nb, G)
         for k in range(L):
             t = L - 1 - k if reverse else k
             s = S[k]
-            np.matmul(h, WT, out=s)
+            np.matmul(h.reshape(N // nb, nb, H), WT, out=Sb[k])
             hn = HN[k]; hn[...] = s[:, 2 * H:]
             if b_hn is not None: hn += b_hn
             rz = s[:, :2 * H]; rz += u[t, :, :2 * H]; np.tanh(rz, out=rz); rz *= .5; rz += .5
@@ -167,6 +177,7 @@ class GRURecurrenceFunction(Function):
         dU, dHN = np.empty_like(u), np.empty((L, N, H), u.dtype)
         dA = np.empty((N, G), u.dtype)
         carry, dh = np.zeros((N, H), u.dtype), np.empty((N, H), u.dtype)
+        nb = _row_blocks(N, G, H); dAb, carry_b = dA.reshape(N // nb, nb, G), carry.reshape(N // nb, nb, H)
         for k in reversed(range(L)):
             t = L - 1 - k if rev else k
             np.add(g.array[t], carry, out=dh)
@@ -175,7 +186,7 @@ class GRURecurrenceFunction(Function):
             np.multiply(dn, Mr[k], out=dU[t, :, :H])
             np.multiply(dn, r[k], out=dHN[k])
             dA[:, :2 * H] = dU[t, :, :2 * H]; dA[:, 2 * H:] = dHN[k]
-            np.matmul(dA, W, out=carry)
+            np.matmul(dAb, W, out=carry_b)
             carry += dh * z[k]
         need = [t.requires_grad for t in self.inputs]
         gW = gb = None
