@@ -62,6 +62,7 @@ def _encode(obj, path:tuple, arrays:dict, active:dict=None):
     raise TypeError(f"save: can't save a {type(obj).__name__} at {where}; supported are dict, list, tuple, "
                     "ndarray, Tensor, int, float, bool, str and None")
 
+# %% ../nbs/13_serialization.ipynb #a811da42
 def _decode(node, arrays, depth=0):
     "Rebuild the object described by manifest `node` (a malformed node raises KeyError/TypeError/ValueError)."
     if depth > MAX_DEPTH: raise ValueError(f"the structure is nested more than {MAX_DEPTH} levels deep")

@@ -52,6 +52,7 @@ def vjp(func, # function of Tensors returning a Tensor or a tuple of Tensors
     gs = _fill(_grads(outs, xs, None if v is None else _tup(v)[0], create_graph), xs, strict, 'vjp')
     return _out(out, create_graph), (gs if is_tuple else gs[0])
 
+# %% ../../nbs/05a_autograd_functional.ipynb #01adb516
 def jvp(func, # function of Tensors returning a Tensor or a tuple of Tensors
         inputs, # a Tensor or a tuple of Tensors: the point
         v=None, # the tangent(s) for the inputs; may be None for a one-element input
@@ -118,6 +119,7 @@ def hessian(func, # function of Tensors returning a one-element Tensor
     H = jacobian(gradient, tuple(xs), create_graph=create_graph, strategy=outer_jacobian_strategy)
     return H if is_tuple else H[0][0]
 
+# %% ../../nbs/05a_autograd_functional.ipynb #05d7eaf3
 def hvp(func, # function of Tensors returning a one-element Tensor
         inputs, # a Tensor or a tuple of Tensors: the point
         v=None, # the vector(s), shaped like `inputs`

@@ -278,6 +278,7 @@ class _BatchNorm(Module):
         return (f'{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, '
                 f'bias={self.bias is not None}, track_running_stats={self.track_running_stats}')
 
+# %% ../../nbs/10_norm.ipynb #3f7857d6
 class BatchNorm1d(_BatchNorm):
     "Batch normalisation of $(N, C)$ or $(N, C, L)$ input, per channel $C$, as `torch.nn.BatchNorm1d`."
     _ndims = (2, 3)
