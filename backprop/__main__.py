@@ -281,6 +281,7 @@ def parse_args(argv=None): # arguments (default: sys.argv[1:])
     p.add_argument('--quiet', action='store_true', help='no progress bars or epoch table')
     return p.parse_args(argv)
 
+# %% ../nbs/98_cli.ipynb #59282e7f
 def _main_seq(a)->str:
     "Train a character language model for `main`; return the `Learner` and the figure title."
     t0 = time.perf_counter()

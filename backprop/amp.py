@@ -25,6 +25,7 @@ class OptState(Enum):
 
 def _fresh_state(): return {'stage': OptState.READY, 'found_inf': None}
 
+# %% ../nbs/25_mixed_precision.ipynb #d2660feb
 class GradScaler:
     "Dynamic loss scaling, as `torch.amp.GradScaler`: scale the loss, unscale the gradients, skip steps with inf/nan, adapt the scale."
     def __init__(self, device:str='cuda', # 'cpu' here; 'cuda' (PyTorch's default) warns and disables the scaler, as CPU-only PyTorch

@@ -92,6 +92,7 @@ def tanh(self:Value)->Value:
     out._backward = _backward
     return out
 
+# %% ../nbs/00_chain_rule.ipynb #e4d7a5e6
 @patch
 def relu(self:Value)->Value:
     "max(x, 0); slope 1 for x > 0, else 0."

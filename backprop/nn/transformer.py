@@ -120,6 +120,7 @@ class SinusoidalPositionalEncoding(Module):
         self.register_buffer('pe', tensor(pe.astype(dtype or np.float32)), persistent=False)
     def forward(self, x:Tensor)->Tensor: return x + self.pe[:x.shape[-2]]
 
+# %% ../../nbs/16_transformer.ipynb #c3d02fd9
 class TransformerLM(Module):
     "A decoder-only (GPT-style) language model: token embedding + positions, pre-norm causal self-attention layers, a final norm and a linear head to next-token logits."
     def __init__(self, vocab_size:int, # tokens in the vocabulary
