@@ -10,7 +10,7 @@ __all__ = ['MAX_DEPTH', 'save', 'load']
 # %% ../nbs/13_serialization.ipynb #57efa7b1
 import os, io, re, json, uuid, zipfile, contextlib
 import numpy as np
-from .core import Tensor, as_tensor
+from .core import Tensor, as_tensor, _share
 
 # %% ../nbs/13_serialization.ipynb #89e610ea
 _FORMAT, _VERSION, _MANIFEST = 'backprop', 1, '__manifest__'
@@ -23,8 +23,9 @@ def _array_name(path, arrays):
     while name in arrays: name, i = f'{base}#{i}', i + 1
     return name
 
-def _encode(obj, path:tuple, arrays:dict, active:dict=None):
-    "JSON-able description of `obj`; arrays are moved into `arrays` and referenced by name; `active` holds the containers on the current path."
+def _encode(obj, path:tuple, arrays:dict, active:dict=None, memo:dict=None):
+    "JSON-able description of `obj`; arrays are moved into `arrays` and referenced by name; `active` holds the containers on the current path, `memo` the arrays and Tensors already stored (by `id`: all stay alive until the save ends)."
+    memo = {} if memo is None else memo
     where = '/'.join(map(str, path)) or '<root>'
     if obj is None: return {'t': 'none'}
     if isinstance(obj, (bool, np.bool_)): return {'t': 'bool', 'v': bool(obj)}
@@ -35,9 +36,15 @@ def _encode(obj, path:tuple, arrays:dict, active:dict=None):
         arr = obj.array if isinstance(obj, Tensor) else np.asarray(obj)
         if arr.dtype.kind not in 'biufc':
             raise TypeError(f"save: the array at {where} has dtype {arr.dtype}; only bool and numeric arrays can be saved without pickle")
-        name = _array_name(path, arrays)
-        arrays[name] = arr
-        if isinstance(obj, Tensor): return {'t': 'tensor', 'k': name, 'requires_grad': bool(obj.requires_grad)}
+        if isinstance(obj, Tensor) and id(obj) in memo:     # the same Tensor again (tied weights): the same object on load
+            return {'t': 'tensor', 'k': memo[id(obj)], 'requires_grad': bool(obj.requires_grad), 'same': True}
+        if id(arr) in memo: name = memo[id(arr)]            # another view of the same ndarray (e.g. `.data`, `detach()`): stored once
+        else:
+            name = memo[id(arr)] = _array_name(path, arrays)
+            arrays[name] = arr
+        if isinstance(obj, Tensor):
+            memo[id(obj)] = name
+            return {'t': 'tensor', 'k': name, 'requires_grad': bool(obj.requires_grad)}
         return {'t': 'array' if isinstance(obj, np.ndarray) else 'scalar', 'k': name}
     if isinstance(obj, (dict, list, tuple)):
         active = {} if active is None else active
@@ -52,10 +59,10 @@ def _encode(obj, path:tuple, arrays:dict, active:dict=None):
                 for k, v in obj.items():
                     if not isinstance(k, (str, int)) or isinstance(k, bool):
                         raise TypeError(f"save: dict keys must be str or int, got {type(k).__name__} {k!r} at {where}")
-                    items.append([k, _encode(v, path + (k,), arrays, active)])
+                    items.append([k, _encode(v, path + (k,), arrays, active, memo)])
                 return {'t': 'dict', 'items': items}
             kind = 'list' if isinstance(obj, list) else 'tuple'             # subclasses (namedtuple, Size) as their base
-            return {'t': kind, 'items': [_encode(v, path + (i,), arrays, active) for i, v in enumerate(obj)]}
+            return {'t': kind, 'items': [_encode(v, path + (i,), arrays, active, memo) for i, v in enumerate(obj)]}
         finally: del active[id(obj)]
     if hasattr(obj, 'state_dict'):
         raise TypeError(f"save: can't save a {type(obj).__name__} object; save its state_dict() instead")
@@ -63,9 +70,10 @@ def _encode(obj, path:tuple, arrays:dict, active:dict=None):
                     "ndarray, Tensor, int, float, bool, str and None")
 
 # %% ../nbs/13_serialization.ipynb #a811da42
-def _decode(node, arrays, depth=0):
+def _decode(node, arrays, depth=0, memo=None):
     "Rebuild the object described by manifest `node` (a malformed node raises KeyError/TypeError/ValueError)."
     if depth > MAX_DEPTH: raise ValueError(f"the structure is nested more than {MAX_DEPTH} levels deep")
+    memo = {} if memo is None else memo                 # array name -> the first Tensor made over it
     t = node['t']
     if t == 'none': return None
     if t in ('bool', 'int', 'str'):
@@ -76,16 +84,20 @@ def _decode(node, arrays, depth=0):
     if t == 'array': return arrays[node['k']]
     if t == 'scalar': return arrays[node['k']][()]
     if t == 'tensor':
-        x = as_tensor(arrays[node['k']])
+        k = node['k']
+        if node.get('same') and k in memo: return memo[k]   # saved twice as one object: one object again
+        x = as_tensor(arrays[k])
+        if k in memo: _share(x, memo[k])                    # another Tensor over the same array: one version counter
+        else: memo[k] = x
         return x.requires_grad_() if node.get('requires_grad') else x
     if t == 'dict':
         out = {}
         for k, v in node['items']:
             if not isinstance(k, (str, int)) or isinstance(k, bool): raise TypeError(f"bad dict key {k!r}")
-            out[k] = _decode(v, arrays, depth + 1)
+            out[k] = _decode(v, arrays, depth + 1, memo)
         return out
     if t in ('list', 'tuple'):
-        items = [_decode(v, arrays, depth + 1) for v in node['items']]
+        items = [_decode(v, arrays, depth + 1, memo) for v in node['items']]
         return items if t == 'list' else tuple(items)
     raise ValueError(f"unknown node type {t!r}")
 

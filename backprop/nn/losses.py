@@ -204,6 +204,8 @@ def _index_targets(name, input, target, weight, ignore_index, dim):
     if y.dtype.kind not in 'iu':
         extra = f", or class probabilities with the input's shape {input.shape}" if name == 'cross_entropy' else ''
         raise TypeError(f"{name}: expected a target of integer class indices{extra}; got a {y.dtype} target of shape {y.shape}")
+    if y.dtype not in (np.int64, np.uint8):            # as PyTorch, which refuses int32 (numpy's int on Windows) too
+        raise RuntimeError(f"{name}: expected target dtype to be int64 (Long) or uint8 (Byte), but got {y.dtype}; use target.long()")
     want = input.shape[:dim] + input.shape[dim + 1:]
     if y.shape != want:
         raise ShapeError(f"{name}: input shape {input.shape} needs a target of class indices with shape {want}, got target shape {y.shape}")
