@@ -14,7 +14,7 @@ from ..core import Tensor, Function, ShapeError, _wrap, empty, is_grad_enabled
 from ..ops import stack, cat
 from .module import Module, Parameter
 from .layers import linear, dropout
-from .rnn import rnn_recurrence, _check_rnn, _Repr
+from .rnn import rnn_recurrence, _check_rnn, _Repr, _check_args, _stacked, _RNNBase
 from . import init
 
 # %% ../../nbs/14_gated_rnn.ipynb #dc885108
@@ -217,79 +217,28 @@ def _split(w:list, bias:bool, proj:bool)->tuple:
 
 def _gated(mode, x, hx, weights, bias, proj, p, training, D):
     "Stacked LSTM/GRU layers on time-major `x` (L, N, I); `hx`: None, h0, or (h0, c0) -> (output, h_n[, c_n])."
-    num_layers, N = len(weights) // D, x.shape[1]
-    H = weights[0][1].shape[0] // (4 if mode == 'LSTM' else 3)
+    N, H = x.shape[1], weights[0][1].shape[0] // (4 if mode == 'LSTM' else 3)
     P = weights[0][1].shape[1]                                 # proj_size, else H
     zeros = lambda n: _wrap(np.zeros((N, n), x.dtype))
-    h_n, c_n = [], []
-    for k in range(num_layers):
-        outs = []
-        for d in range(D):
-            j = k * D + d
-            w_ih, w_hh, b_ih, b_hh, w_hr = _split(weights[j], bias, proj)
-            if mode == 'LSTM':
-                h0, c0 = (zeros(P), zeros(H)) if hx is None else (hx[0][j], hx[1][j])
-                hs, c = _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse=d == 1)
-                c_n.append(c)
-            else: hs = _gru_layer(x, zeros(H) if hx is None else hx[j], w_ih, w_hh, b_ih, b_hh, reverse=d == 1)
-            outs.append(hs)
-            h_n.append(hs[0] if d == 1 else hs[-1])
-        x = outs[0] if D == 1 else cat(outs, -1)
-        if p > 0 and training and k < num_layers - 1: x = dropout(x, p, training)
-    return (x, stack(h_n), stack(c_n)) if mode == 'LSTM' else (x, stack(h_n))
-
-# %% ../../nbs/14_gated_rnn.ipynb #1cd4d6fc
-def _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size):
-    "PyTorch's checks of the constructor arguments, with its messages."
-    if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
-        raise ValueError("dropout should be a number in range [0, 1] representing the probability of an element being zeroed")
-    for name, v in (('input_size', input_size), ('hidden_size', hidden_size), ('num_layers', num_layers), ('proj_size', proj_size)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool): raise TypeError(f"{name} should be of type int, got: {type(v).__name__}")
-        if v <= 0 and name != 'proj_size': raise ValueError(f"{name} must be greater than zero")
-    for name, v in (('bias', bias), ('batch_first', batch_first), ('bidirectional', bidirectional)):
-        if not isinstance(v, bool): raise TypeError(f"{name} should be of type bool, got: {type(v).__name__}")
-    if proj_size < 0: raise ValueError("proj_size should be a positive integer or zero to disable projections")
-    if proj_size >= hidden_size: raise ValueError("proj_size has to be smaller than hidden_size")
-    if dropout > 0 and num_layers == 1:
-        warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects "
-                      f"num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}", stacklevel=3)
+    c_n = []
+    def layer(x, j, reverse):
+        w_ih, w_hh, b_ih, b_hh, w_hr = _split(weights[j], bias, proj)
+        if mode != 'LSTM': return _gru_layer(x, zeros(H) if hx is None else hx[j], w_ih, w_hh, b_ih, b_hh, reverse=reverse)
+        h0, c0 = (zeros(P), zeros(H)) if hx is None else (hx[0][j], hx[1][j])
+        hs, c = _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse=reverse)
+        c_n.append(c)
+        return hs
+    x, h_n = _stacked(x, len(weights) // D, D, p, training, layer)
+    return (x, h_n, stack(c_n)) if mode == 'LSTM' else (x, h_n)
 
 # %% ../../nbs/14_gated_rnn.ipynb #6973bb4d
-class _GatedRNNBase(Module):
-    "What `LSTM` and `GRU` share: PyTorch's parameters (names, shapes, order, init), layouts and checks."
-    mode, gates = None, None
+class _GatedRNNBase(_RNNBase):
+    "What `LSTM` and `GRU` share: the forward's layouts and checks (parameters, init and `repr` are `_RNNBase`'s, as the `RNN`'s)."
+    mode = None
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, dtype=None):
         super().__init__()
-        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size)
-        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
-        self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
-        self.proj_size = int(proj_size)
-        D, P = (2 if bidirectional else 1), (proj_size or hidden_size)
-        self._all_weights = []
-        for k in range(num_layers):
-            for d in range(D):
-                sfx = f'_l{k}' + ('_reverse' if d else '')
-                shapes = {'weight_ih': (self.gates * hidden_size, input_size if k == 0 else D * P),
-                          'weight_hh': (self.gates * hidden_size, P)}
-                if bias: shapes |= {'bias_ih': (self.gates * hidden_size,), 'bias_hh': (self.gates * hidden_size,)}
-                if proj_size: shapes['weight_hr'] = (proj_size, hidden_size)
-                for name, shape in shapes.items(): setattr(self, name + sfx, Parameter(empty(*shape, dtype=dtype)))
-                self._all_weights.append([name + sfx for name in shapes])
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        "Every weight and bias from $U(-1/\\sqrt{H}, 1/\\sqrt{H})$, as PyTorch."
-        bound = 1 / math.sqrt(self.hidden_size)
-        for p in self.parameters(): init.uniform_(p, -bound, bound)
-
-    @property
-    def all_weights(self)->list:
-        "The parameters as a list per layer and direction, in PyTorch's order."
-        return [[getattr(self, n) for n in names] for names in self._all_weights]
-
-    def flatten_parameters(self):
-        "No-op (PyTorch packs weights for cuDNN here); for code written for PyTorch."
+        self._setup(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size, dtype)
 
     def _run(self, input, hx, cx=None):
         D = 2 if self.bidirectional else 1
@@ -303,16 +252,6 @@ class _GatedRNNBase(Module):
         out, *states = _gated(self.mode, x, state, self.all_weights, self.bias, self.proj_size > 0, self.dropout, self.training, D)
         if not batched: return out.squeeze(1), [s.squeeze(1) for s in states]
         return (out.transpose(0, 1) if self.batch_first else out), states
-
-    def extra_repr(self):
-        s = f'{self.input_size}, {self.hidden_size}'
-        if self.proj_size != 0: s += f', proj_size={self.proj_size}'
-        if self.num_layers != 1: s += f', num_layers={self.num_layers}'
-        if self.bias is not True: s += f', bias={self.bias}'
-        if self.batch_first is not False: s += f', batch_first={self.batch_first}'
-        if self.dropout != 0: s += f', dropout={self.dropout}'
-        if self.bidirectional is not False: s += f', bidirectional={self.bidirectional}'
-        return s
 
 # %% ../../nbs/14_gated_rnn.ipynb #c783a166
 class LSTM(_GatedRNNBase):

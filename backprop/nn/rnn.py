@@ -8,7 +8,7 @@ Docs: https://backprop-dev.github.io/backprop/rnn.html.md"""
 __all__ = ['RNNRecurrenceFunction', 'rnn_recurrence', 'rnn', 'RNN']
 
 # %% ../../nbs/11_rnn.ipynb #69b287be
-import math, warnings, numbers
+import math, warnings, numbers, os, sys
 import numpy as np
 from ..core import Tensor, Function, ShapeError, _wrap, empty, is_grad_enabled
 from ..ops import stack, cat
@@ -104,21 +104,24 @@ def _check_rnn(who, input, hx, input_size:int, hidden_size:int, num_states:int, 
         if hx.dtype != dtype: raise ShapeError(f"{who}: hx dtype {hx.dtype} does not match the weights' dtype {dtype}")
     return batched
 
-def _rnn(x, hx, weights, nonlinearity, p, training, D):
-    "The stacked layers on time-major `x` (L, N, I) with `hx` (num_layers·D, N, H) or None -> (output, h_n)."
-    num_layers, H = len(weights) // D, weights[0][1].shape[0]
+def _stacked(x, num_layers:int, D:int, p:float, training:bool, layer)->tuple:
+    "Stack `layer(x, j, reverse)` -> states (L, N, ·) for layer k, direction d (j = k·D + d): layer k reads layer k-1's states (directions concatenated), dropout `p` between layers in training. Returns (output, h_n)."
     h_n = []
     for k in range(num_layers):
-        outs = []
-        for d in range(D):
-            w_ih, w_hh, b_ih, b_hh = (list(weights[k * D + d]) + [None, None])[:4]
-            h0 = _wrap(np.zeros((x.shape[1], H), x.dtype)) if hx is None else hx[k * D + d]
-            hs = rnn_recurrence(linear(x, w_ih, b_ih), h0, w_hh, b_hh, nonlinearity, reverse=d == 1)
-            outs.append(hs)
-            h_n.append(hs[0] if d == 1 else hs[-1])
+        outs = [layer(x, k * D + d, d == 1) for d in range(D)]
+        h_n += [hs[0] if d == 1 else hs[-1] for d, hs in enumerate(outs)]   # the backward direction ends at t = 0
         x = outs[0] if D == 1 else cat(outs, -1)
         if p > 0 and training and k < num_layers - 1: x = dropout(x, p, training)
     return x, stack(h_n)
+
+def _rnn(x, hx, weights, nonlinearity, p, training, D):
+    "The stacked layers on time-major `x` (L, N, I) with `hx` (num_layers·D, N, H) or None -> (output, h_n)."
+    H = weights[0][1].shape[0]
+    def layer(x, j, reverse):
+        w_ih, w_hh, b_ih, b_hh = (list(weights[j]) + [None, None])[:4]
+        h0 = _wrap(np.zeros((x.shape[1], H), x.dtype)) if hx is None else hx[j]
+        return rnn_recurrence(linear(x, w_ih, b_ih), h0, w_hh, b_hh, nonlinearity, reverse=reverse)
+    return _stacked(x, len(weights) // D, D, p, training, layer)
 
 def rnn(input:Tensor, # (L, N, I), (N, L, I) if `batch_first`, or unbatched (L, I)
         hx:Tensor, # (num_layers·D, N, H) initial states (unbatched: (num_layers·D, H)), or None for zeros
@@ -145,8 +148,74 @@ def _rnn_forward(input, hx, weights, nonlinearity, p, training, D, batched, batc
     if not batched: return out.squeeze(1), h_n.squeeze(1)
     return (out.transpose(0, 1) if batch_first else out), h_n
 
+# %% ../../nbs/11_rnn.ipynb #33074c81
+def _user_level()->int:
+    "The `stacklevel` that points a warning at the first caller outside `backprop.nn` (the user's line)."
+    f, n, here = sys._getframe(2), 2, os.path.dirname(init.__file__)   # frame 1 is the function that warns
+    while f is not None and os.path.dirname(f.f_code.co_filename) == here: f, n = f.f_back, n + 1
+    return n
+
+def _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size=0):
+    "PyTorch's checks of the recurrent layers' constructor arguments, with its messages."
+    if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
+        raise ValueError("dropout should be a number in range [0, 1] representing the probability of an element being zeroed")
+    for name, v in (('input_size', input_size), ('hidden_size', hidden_size), ('num_layers', num_layers), ('proj_size', proj_size)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool): raise TypeError(f"{name} should be of type int, got: {type(v).__name__}")
+        if v <= 0 and name != 'proj_size': raise ValueError(f"{name} must be greater than zero")
+    for name, v in (('bias', bias), ('batch_first', batch_first), ('bidirectional', bidirectional)):
+        if not isinstance(v, bool): raise TypeError(f"{name} should be of type bool, got: {type(v).__name__}")
+    if proj_size < 0: raise ValueError("proj_size should be a positive integer or zero to disable projections")
+    if proj_size >= hidden_size: raise ValueError("proj_size has to be smaller than hidden_size")
+    if dropout > 0 and num_layers == 1:
+        warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects "
+                      f"num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}", stacklevel=_user_level())
+
+class _RNNBase(Module):
+    "What `RNN`, `LSTM` and `GRU` share, as PyTorch's `RNNBase`: the parameters (names, shapes, order, init) and settings."
+    gates = 1                                        # weight blocks stacked in weight_ih / weight_hh: 4 for the LSTM, 3 for the GRU
+    def _setup(self, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size, dtype):
+        "Check the arguments, keep the settings, create every layer's and direction's parameters and initialise them."
+        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size)
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
+        self.proj_size = int(proj_size)
+        D, P, G = (2 if bidirectional else 1), (proj_size or hidden_size), self.gates * hidden_size
+        self._all_weights = []                       # parameter names per layer and direction, as PyTorch
+        for k in range(num_layers):
+            for d in range(D):
+                sfx = f'_l{k}' + ('_reverse' if d else '')
+                shapes = {'weight_ih': (G, input_size if k == 0 else D * P), 'weight_hh': (G, P)}
+                if bias: shapes |= {'bias_ih': (G,), 'bias_hh': (G,)}
+                if proj_size: shapes['weight_hr'] = (proj_size, hidden_size)
+                for name, shape in shapes.items(): setattr(self, name + sfx, Parameter(empty(*shape, dtype=dtype)))
+                self._all_weights.append([name + sfx for name in shapes])
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        "Every weight and bias from $U(-1/\\sqrt{H}, 1/\\sqrt{H})$, as PyTorch."
+        bound = 1 / math.sqrt(self.hidden_size)
+        for p in self.parameters(): init.uniform_(p, -bound, bound)
+
+    @property
+    def all_weights(self)->list:
+        "The parameters as a list per layer and direction, in PyTorch's order: `[[w_ih, w_hh, b_ih, b_hh(, w_hr)], ...]`."
+        return [[getattr(self, n) for n in names] for names in self._all_weights]
+
+    def flatten_parameters(self):
+        "No-op (PyTorch packs weights for cuDNN here); for code written for PyTorch."
+
+    def extra_repr(self):
+        s = f'{self.input_size}, {self.hidden_size}'
+        if self.proj_size != 0: s += f', proj_size={self.proj_size}'
+        if self.num_layers != 1: s += f', num_layers={self.num_layers}'
+        if self.bias is not True: s += f', bias={self.bias}'
+        if self.batch_first is not False: s += f', batch_first={self.batch_first}'
+        if self.dropout != 0: s += f', dropout={self.dropout}'
+        if self.bidirectional is not False: s += f', bidirectional={self.bidirectional}'
+        return s
+
 # %% ../../nbs/11_rnn.ipynb #3b39ca81
-class RNN(Module):
+class RNN(_RNNBase):
     "Multi-layer Elman RNN with tanh or ReLU, as `torch.nn.RNN`: `forward(input, hx=None)` returns `(output, h_n)`."
     def __init__(self, input_size:int, # features per time step, $I$
                  hidden_size:int, # size of the state, $H$
@@ -160,42 +229,8 @@ class RNN(Module):
         super().__init__()
         if nonlinearity not in ('tanh', 'relu'):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
-        if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
-            raise ValueError("dropout should be a number in range [0, 1] representing the probability of an element being zeroed")
-        for name, v in (('input_size', input_size), ('hidden_size', hidden_size), ('num_layers', num_layers)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool): raise TypeError(f"{name} should be of type int, got: {type(v).__name__}")
-            if v <= 0: raise ValueError(f"{name} must be greater than zero")
-        for name, v in (('bias', bias), ('batch_first', batch_first), ('bidirectional', bidirectional)):
-            if not isinstance(v, bool): raise TypeError(f"{name} should be of type bool, got: {type(v).__name__}")
-        if dropout > 0 and num_layers == 1:
-            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects "
-                          f"num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}", stacklevel=2)
-        self.input_size, self.hidden_size, self.num_layers, self.nonlinearity = int(input_size), int(hidden_size), int(num_layers), nonlinearity
-        self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
-        D = 2 if bidirectional else 1
-        self._all_weights = []                       # parameter names per layer and direction, as PyTorch
-        for k in range(num_layers):
-            for d in range(D):
-                sfx = f'_l{k}' + ('_reverse' if d else '')
-                shapes = {'weight_ih': (hidden_size, input_size if k == 0 else D * hidden_size),
-                          'weight_hh': (hidden_size, hidden_size)}
-                if bias: shapes |= {'bias_ih': (hidden_size,), 'bias_hh': (hidden_size,)}
-                for name, shape in shapes.items(): setattr(self, name + sfx, Parameter(empty(*shape, dtype=dtype)))
-                self._all_weights.append([name + sfx for name in shapes])
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        "Every weight and bias from $U(-1/\\sqrt{H}, 1/\\sqrt{H})$, as PyTorch."
-        bound = 1 / math.sqrt(self.hidden_size)
-        for p in self.parameters(): init.uniform_(p, -bound, bound)
-
-    @property
-    def all_weights(self)->list:
-        "The parameters as a list per layer and direction: `[[w_ih, w_hh, b_ih, b_hh], ...]`."
-        return [[getattr(self, n) for n in names] for names in self._all_weights]
-
-    def flatten_parameters(self):
-        "No-op (PyTorch packs weights for cuDNN here); for code written for PyTorch."
+        self.nonlinearity = nonlinearity
+        self._setup(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, dtype)
 
     def forward(self, input:Tensor, # (L, N, I), (N, L, I) if `batch_first`, or unbatched (L, I)
                 hx:Tensor=None, # (num_layers·D, N, H) (unbatched: (num_layers·D, H)), or None for zeros
@@ -206,12 +241,3 @@ class RNN(Module):
                              self.weight_ih_l0.dtype, self.batch_first)
         return _rnn_forward(input, hx, self.all_weights, self.nonlinearity, self.dropout, self.training,
                             D, batched, self.batch_first)
-
-    def extra_repr(self):
-        s = f'{self.input_size}, {self.hidden_size}'
-        if self.num_layers != 1: s += f', num_layers={self.num_layers}'
-        if self.bias is not True: s += f', bias={self.bias}'
-        if self.batch_first is not False: s += f', batch_first={self.batch_first}'
-        if self.dropout != 0: s += f', dropout={self.dropout}'
-        if self.bidirectional is not False: s += f', bidirectional={self.bidirectional}'
-        return s
