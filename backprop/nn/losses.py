@@ -213,10 +213,16 @@ def _index_targets(name, input, target, weight, ignore_index, dim):
     valid = y != ignore_index
     bad = valid & ((y < 0) | (y >= C))
     if bad.any(): raise IndexError(f"{name}: target {y[bad].flat[0]} is out of bounds for {C} classes (valid: 0..{C - 1} or ignore_index={ignore_index})")
-    ys = np.expand_dims(np.where(valid, y, 0), dim)
-    v = np.expand_dims(valid, dim).astype(input.dtype)
-    wy = v if weight is None else np.take_along_axis(np.broadcast_to(weight, input.shape), ys, dim) * v
+    kept = y.shape[:dim] + (1,) + y.shape[dim:]            # the target with a size-1 class dim
+    ys = (y if valid.all() else np.where(valid, y, 0)).reshape(kept)
+    v = valid.reshape(kept).astype(input.dtype)
+    wy = v if weight is None else np.broadcast_to(weight, input.shape)[_along(ys, dim)] * v
     return ys, wy, v
+
+def _along(ys, dim:int)->tuple:
+    "The index that picks `a[..., ys, ...]` along `dim`: `a[_along(ys, dim)]` is `np.take_along_axis(a, ys, dim)`, and assigning to it is `put_along_axis` (built once, reused)."
+    return tuple(ys if ax == dim else np.arange(n).reshape((1,) * ax + (n,) + (1,) * (ys.ndim - ax - 1))
+                 for ax, n in enumerate(ys.shape))
 
 def _log_softmax_np(z, dim):
     "log-softmax along `dim`, max-shifted; float16 is computed in float32 (as PyTorch accumulates half in float32)."
@@ -226,7 +232,8 @@ def _log_softmax_np(z, dim):
 
 def _reduce_np(loss, reduction, denom, dtype):
     if reduction == 'none': return loss.astype(dtype, copy=False)
-    with np.errstate(invalid='ignore', divide='ignore'):
+    if reduction == 'sum' or denom: return np.asarray(loss.sum() if reduction == 'sum' else loss.sum() / denom, dtype)
+    with np.errstate(invalid='ignore', divide='ignore'):                    # every target ignored: 0/0, nan as PyTorch
         return np.asarray(loss.sum() if reduction == 'sum' else loss.sum() / denom, dtype)
 
 # %% ../../nbs/12_losses.ipynb #e5a332b7
@@ -236,7 +243,8 @@ class CrossEntropyFunction(Function):
     def forward(self, z, *, ys, a, b, u, dim, reduction, denom):
         self.ys, self.a, self.b, self.u, self.dim, self.reduction, self.denom = ys, a, b, u, dim, reduction, denom
         self.logp = logp = _log_softmax_np(z, dim)
-        loss = -a * np.take_along_axis(logp, ys, dim)                       # -a_i log p_{i,y_i}
+        self.at = _along(ys, dim)                                            # where the targets sit in z
+        loss = -a * logp[self.at]                                            # -a_i log p_{i,y_i}
         if b is not None: loss -= b * np.sum(logp if u is None else u * logp, axis=dim, keepdims=True)
         return _reduce_np(np.squeeze(loss, dim), reduction, denom, z.dtype)
 
@@ -252,13 +260,13 @@ class CrossEntropyFunction(Function):
         s = a if b is None else a + b * (z.shape[dim] if u is None else u.sum())     # s_i = Σ_c q_ic
         if xp is tensor_ns:                      # create_graph (or a direct call): differentiable p, dense q as a constant
             q = np.zeros(z.shape, z.dtype)
-            np.put_along_axis(q, self.ys, a, dim)
+            q[self.at] = a
             if b is not None: q = q + b * ub
             return self._seed(g) * (softmax(z, dim) * _wrap(s) - _wrap(q)),
         gi = np.broadcast_to(self._seed(g), s.shape)
         gz = np.exp(self.logp) * (gi * s)
         if b is not None: gz -= (gi * b) * ub
-        np.put_along_axis(gz, self.ys, np.take_along_axis(gz, self.ys, dim) - gi * a, dim)
+        gz[self.at] -= gi * a                                                # each (i, y_i) once: no repeated index
         return gz.astype(z.dtype, copy=False),
 
 # %% ../../nbs/12_losses.ipynb #75daadd6
