@@ -20,7 +20,8 @@ from .compat import (device, Generator, default_generator, manual_seed, seed, in
     full, zeros_like, ones_like, empty_like, full_like, arange, linspace, eye, randn, rand, randint, randperm, randn_like,
     rand_like, randint_like, normal, bernoulli, multinomial, inference_mode, Size, finfo, iinfo, is_floating_point, is_complex,
     get_default_device, set_default_device, FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor,
-    CharTensor, ByteTensor, BoolTensor)
+    CharTensor, ByteTensor, BoolTensor, set_printoptions, use_deterministic_algorithms, are_deterministic_algorithms_enabled,
+    is_deterministic_algorithms_warn_only_enabled, compile)
 from .core import float32 as float, int32 as int, bool_ as bool   # PyTorch's dtype names (numpy's dtypes)
 from .ops import (exp, log, sqrt, abs, tanh, sigmoid, relu, maximum, minimum, clamp, clip, where,
     mean, var, std, amax, amin, max, min, argmax, argmin, logsumexp, softmax, log_softmax,

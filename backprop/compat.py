@@ -11,12 +11,13 @@ __all__ = ['int8', 'int16', 'double', 'half', 'long', 'short', 'cuda', 'accelera
            'ones_like', 'empty_like', 'full_like', 'arange', 'linspace', 'eye', 'tensor', 'as_tensor', 'Generator',
            'manual_seed', 'seed', 'initial_seed', 'get_rng_state', 'set_rng_state', 'fork_rng', 'randn', 'rand',
            'randint', 'randperm', 'randn_like', 'rand_like', 'randint_like', 'normal', 'bernoulli', 'multinomial',
-           'inference_mode', 'Size', 'is_floating_point', 'is_complex', 'get_default_device', 'set_default_device',
-           'FloatTensor', 'DoubleTensor', 'HalfTensor', 'LongTensor', 'IntTensor', 'ShortTensor', 'CharTensor',
-           'ByteTensor', 'BoolTensor']
+           'inference_mode', 'Size', 'set_printoptions', 'use_deterministic_algorithms',
+           'are_deterministic_algorithms_enabled', 'is_deterministic_algorithms_warn_only_enabled', 'compile',
+           'is_floating_point', 'is_complex', 'get_default_device', 'set_default_device', 'FloatTensor', 'DoubleTensor',
+           'HalfTensor', 'LongTensor', 'IntTensor', 'ShortTensor', 'CharTensor', 'ByteTensor', 'BoolTensor']
 
 # %% ../nbs/17_torch_compat.ipynb #31a6bf61
-import builtins, contextlib, json, numbers, os, sys, types, warnings
+import builtins, contextlib, json, math, numbers, os, sys, types, warnings
 import numpy as np
 from . import core
 from .core import Tensor, _wrap
@@ -610,6 +611,37 @@ class Size(tuple):
     def numel(self)->builtins.int:
         "The number of elements a tensor of this shape holds."
         return builtins.int(np.prod(self, dtype=np.int64))
+
+# %% ../nbs/17_torch_compat.ipynb #a7f17002
+_PROFILES = {'default': dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
+             'short': dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
+             'full': dict(precision=4, threshold=math.inf, edgeitems=3, linewidth=80)}
+
+def set_printoptions(precision:int=None, # digits after the decimal point (4)
+                     threshold:int=None, # summarise tensors with more elements than this (1000)
+                     edgeitems:int=None, # items shown at each end of a summarised dimension (3)
+                     linewidth:int=None, # characters per line (80)
+                     profile:str=None, # 'default', 'short' or 'full': sets the four above first
+                     sci_mode:bool=None): # True: always scientific notation; False: never; None: numpy's choice
+    "How tensors print, as `torch.set_printoptions`."
+    o = core._print_options
+    if profile is not None:
+        if profile not in _PROFILES: raise ValueError(f"set_printoptions: profile must be one of {sorted(_PROFILES)}, got {profile!r}")
+        o.update(_PROFILES[profile])
+    for k, v in dict(precision=precision, threshold=threshold, edgeitems=edgeitems, linewidth=linewidth).items():
+        if v is not None: o[k] = v
+    o['sci_mode'] = sci_mode
+
+_deterministic = {'on': False, 'warn_only': False}
+def use_deterministic_algorithms(mode:builtins.bool, *, warn_only:builtins.bool=False):
+    "Record the request for deterministic algorithms, as `torch.use_deterministic_algorithms`; backprop's ops are deterministic either way."
+    _deterministic.update(on=builtins.bool(mode), warn_only=builtins.bool(warn_only))
+def are_deterministic_algorithms_enabled()->builtins.bool: return _deterministic['on']
+def is_deterministic_algorithms_warn_only_enabled()->builtins.bool: return _deterministic['warn_only']
+
+def compile(model=None, **kwargs): # a Module or function; PyTorch's options (`mode`, `fullgraph`, ...) are accepted and ignored
+    "`torch.compile` without a compiler: returns `model` unchanged (or, called without it, a decorator that does)."
+    return (lambda m: m) if model is None else model
 
 # %% ../nbs/17_torch_compat.ipynb #53096385
 finfo, iinfo = np.finfo, np.iinfo       # `bp.finfo(bp.float32).eps`, `.max`, `.tiny`: numpy's, with the same fields

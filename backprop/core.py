@@ -83,6 +83,16 @@ def _wrap(data, rg=False):
     return t
 
 # %% ../nbs/01_core.ipynb #c0a10003
+_print_options = dict(precision=4, threshold=1000, edgeitems=3, linewidth=80, sci_mode=None)   # `bp.set_printoptions` changes them
+
+def _print_kw()->dict:
+    "numpy's array2string arguments for the current print options."
+    o = _print_options
+    kw = dict(precision=o['precision'], threshold=o['threshold'], edgeitems=o['edgeitems'], max_line_width=o['linewidth'])
+    if o['sci_mode']: kw['formatter'] = {'float_kind': lambda v: f"{v:.{o['precision']}e}"}
+    else: kw.update(floatmode='maxprec_equal', suppress_small=o['sci_mode'] is False)
+    return kw
+
 class Tensor:
     "An n-d array (`array`) that records the ops applied to it, for reverse-mode autodiff."
     __slots__ = ('array', 'grad', 'requires_grad', '_ctx', '_hooks', '_retain', '_vc', '_base', '__weakref__')
@@ -109,7 +119,7 @@ class Tensor:
         "A new leaf sharing this tensor's data (and its version counter), cut from the graph."
         return _share(_wrap(self.array), self)
     def __repr__(self):
-        body = np.array2string(self.array, separator=', ', prefix='tensor(', floatmode='maxprec_equal', precision=4)
+        body = np.array2string(self.array, separator=', ', prefix='tensor(', **_print_kw())
         extra = '' if self.array.dtype in (_default_dtype, np.int64, np.bool_) else f', dtype={self.array.dtype}'
         if self._ctx is not None: extra += f', grad_fn={self._ctx!r}'
         elif self.requires_grad: extra += ', requires_grad=True'

@@ -45,3 +45,20 @@ def test_tied_module_weights_stay_tied():
     assert np.shares_memory(sd['emb.weight'].array, sd['head.weight'].array)
     t = torch.nn.Embedding(5, 3); tsd = _roundtrip(torch.save, torch.load, {'emb.weight': t.weight, 'head.weight': t.weight})
     assert tsd['emb.weight'].data_ptr() == tsd['head.weight'].data_ptr()
+
+@pytest.mark.parametrize('kw', [dict(precision=2), dict(precision=6), dict(profile='short'), dict(profile='default')])
+def test_printoptions_as_torch(kw):
+    "The digits PyTorch prints for a float vector under its print options."
+    v = [1.123456789, -2.0, 0.5]
+    try:
+        torch.set_printoptions(**kw); bp.set_printoptions(**kw)
+        assert repr(bp.tensor(v)) == repr(torch.tensor(v))
+    finally: torch.set_printoptions(profile='default'); bp.set_printoptions(profile='default')
+
+def test_compile_and_determinism_switches():
+    m = bp.nn.Linear(2, 1)
+    assert bp.compile(m) is m and bp.compile(mode='reduce-overhead')(m) is m
+    bp.use_deterministic_algorithms(True, warn_only=True)
+    try: assert bp.are_deterministic_algorithms_enabled() and bp.is_deterministic_algorithms_warn_only_enabled()
+    finally: bp.use_deterministic_algorithms(False)
+    assert not bp.are_deterministic_algorithms_enabled()
