@@ -613,9 +613,9 @@ class Size(tuple):
         return builtins.int(np.prod(self, dtype=np.int64))
 
 # %% ../nbs/17_torch_compat.ipynb #a7f17002
-_PROFILES = {'default': dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
-             'short': dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
-             'full': dict(precision=4, threshold=math.inf, edgeitems=3, linewidth=80)}
+_PROFILES = {'default': dict(precision=4, threshold=1000, edgeitems=3, max_line_width=80),
+             'short': dict(precision=2, threshold=1000, edgeitems=2, max_line_width=80),
+             'full': dict(precision=4, threshold=math.inf, edgeitems=3, max_line_width=80)}
 
 def set_printoptions(precision:int=None, # digits after the decimal point (4)
                      threshold:int=None, # summarise tensors with more elements than this (1000)
@@ -628,7 +628,7 @@ def set_printoptions(precision:int=None, # digits after the decimal point (4)
     if profile is not None:
         if profile not in _PROFILES: raise ValueError(f"set_printoptions: profile must be one of {sorted(_PROFILES)}, got {profile!r}")
         o.update(_PROFILES[profile])
-    for k, v in dict(precision=precision, threshold=threshold, edgeitems=edgeitems, linewidth=linewidth).items():
+    for k, v in dict(precision=precision, threshold=threshold, edgeitems=edgeitems, max_line_width=linewidth).items():
         if v is not None: o[k] = v
     o['sci_mode'] = sci_mode
 

@@ -83,16 +83,11 @@ def _wrap(data, rg=False):
     return t
 
 # %% ../nbs/01_core.ipynb #c0a10003
-_print_options = dict(precision=4, threshold=1000, edgeitems=3, linewidth=80, sci_mode=None)   # `bp.set_printoptions` changes them
-
+_print_options = dict(precision=4, threshold=1000, edgeitems=3, max_line_width=80, sci_mode=None)   # `bp.set_printoptions`
 def _print_kw()->dict:
-    "numpy's array2string arguments for the current print options."
-    o = _print_options
-    kw = dict(precision=o['precision'], threshold=o['threshold'], edgeitems=o['edgeitems'], max_line_width=o['linewidth'])
-    if o['sci_mode']: kw['formatter'] = {'float_kind': lambda v: f"{v:.{o['precision']}e}"}
-    else: kw.update(floatmode='maxprec_equal', suppress_small=o['sci_mode'] is False)
-    return kw
-
+    "numpy's array2string arguments for the print options (`sci_mode`: True forces scientific notation, False forbids it)."
+    *o, sci = _print_options.items(); o = dict(o); p = o['precision']
+    return {**o, 'formatter': {'float_kind': lambda v: f"{v:.{p}e}"}} if sci[1] else {**o, 'floatmode': 'maxprec_equal', 'suppress_small': sci[1] is False}
 class Tensor:
     "An n-d array (`array`) that records the ops applied to it, for reverse-mode autodiff."
     __slots__ = ('array', 'grad', 'requires_grad', '_ctx', '_hooks', '_retain', '_vc', '_base', '__weakref__')
