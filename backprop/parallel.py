@@ -109,8 +109,8 @@ def _after_fork():
     _workers, _active, _saved, _lock = [], 0, None, threading.Lock()
 if hasattr(os, 'register_at_fork'): os.register_at_fork(after_in_child=_after_fork)
 
-min_size = 1 << 17        # elements: smaller work runs inline (measured below: under it, the pool's round trip costs more than it saves)
-chunks_per_thread = 2     # chunks per thread (at most; each gets at least min_size elements of work when `size` is given)
+min_size = 1 << 20        # elements of work: smaller work runs inline (measured below: under it, splitting did not pay)
+chunks_per_thread = 1     # chunks per thread (at most; each gets at least min_size elements of work when `size` is given)
 
 def parallel_for(fn, # fn(lo, hi): does the work of items lo..hi-1, writing only its own part of the outputs
                  n:int, # the number of items (e.g. the length of the leading axis)

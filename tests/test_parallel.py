@@ -17,9 +17,9 @@ from backprop.nn.conv import conv2d, max_pool2d, conv_transpose2d
 @pytest.fixture(autouse=True)
 def restore_setting():
     "Every test leaves the thread count and the threshold as it found them."
-    n, ms = par.get_num_threads(), par.min_size
+    n, ms, cpt = par.get_num_threads(), par.min_size, par.chunks_per_thread
     yield
-    par.min_size = ms
+    par.min_size, par.chunks_per_thread = ms, cpt
     par.set_num_threads(n)
 
 
@@ -66,6 +66,9 @@ def test_chunks_cover_range_once():
     got = []
     par.parallel_for(lambda lo, hi: got.append((lo, hi)), 10)
     assert covers(got, 10) and 3 <= len(got) <= 3 * par.chunks_per_thread
+    par.chunks_per_thread = 2
+    got.clear(); par.parallel_for(lambda lo, hi: got.append((lo, hi)), 10)
+    assert covers(got, 10) and len(got) == 6
     got.clear(); par.parallel_for(lambda lo, hi: got.append((lo, hi)), 2)
     assert sorted(got) == [(0, 1), (1, 2)]                 # fewer items than threads: one per item
     got.clear(); par.parallel_for(lambda lo, hi: got.append((lo, hi)), 10, size=par.min_size - 1)
@@ -80,8 +83,7 @@ def test_every_thread_takes_part():
     meet, names = threading.Barrier(3, timeout=20), set()
     def fn(lo, hi):
         names.add(threading.get_ident()); meet.wait()
-    try: par.parallel_for(fn, 3)
-    finally: par.chunks_per_thread = 2
+    par.parallel_for(fn, 3)
     assert len(names) == 3
 
 
