@@ -19,7 +19,7 @@ each; backprop's `bp.set_num_threads(N)` governs its own thread pool and numpy's
 information. With 2 threads compare wall clock (`--clock cpu` sums the CPU time of all threads).
 
 Usage: python benchmarks/bench_lenet.py [--reps N] [--quick] [--threads N] [--clock wall|cpu] [--no-trim]
-       [--json PATH] [--profile] [--check-targets]
+       [--min-size N] [--json PATH] [--profile] [--check-targets]
 """
 import argparse, cProfile, json, os, platform, pstats, sys, time
 from pathlib import Path
@@ -37,14 +37,15 @@ import bench_engine as be          # shared timing/reporting helpers: interleave
 LR, BATCH, TARGET = 0.01, 64, 1.0     # issue 12: <= 1.0x PyTorch with 2 threads
 
 
-def set_bp_threads(nt):
+def set_bp_threads(nt, min_size=None):
     "backprop's one thread setting (its pool for the im2col unfold/fold and large elementwise work, and numpy's BLAS): "
-    "`bp.set_num_threads(nt)`; returns the count in use (None for a backprop without `backprop.parallel`)."
+    "`bp.set_num_threads(nt)` (and the pool's size threshold); returns the count in use (None without `backprop.parallel`)."
     try: import backprop.parallel as par
     except ImportError:
         be.blas_threads(nt)
         return None
     if nt: par.set_num_threads(nt)
+    if min_size is not None: par.min_size = min_size
     return par.get_num_threads()
 
 
@@ -155,14 +156,14 @@ def run_one(a, nt, reps, block):
     "Verify and time one thread count `nt`; returns (target met or None when no goal, results, contenders)."
     print(f"\n===== threads: {nt or 'library defaults'} =====")
     torch = be.import_torch(nt)
-    bpthreads = set_bp_threads(nt)
+    bpthreads = set_bp_threads(nt, a.min_size)
     nblas = be.blas_threads()
     no_trim = be.malloc_no_trim() if a.no_trim else False
     meta = dict(python=platform.python_version(), numpy=np.__version__, torch=getattr(torch, '__version__', None), backprop_threads=bpthreads,
                 torch_threads=torch.get_num_threads() if torch else None, numpy_blas_threads=nblas, clock=a.clock,
                 malloc_no_trim=no_trim, cpus=os.cpu_count(), load_avg_start=os.getloadavg(), reps=reps, block_s=block,
                 time=time.strftime('%Y-%m-%d %H:%M:%S'))
-    print(f"backprop threads {bpthreads}; numpy {meta['numpy']} (BLAS threads {nblas}); torch {meta['torch']} (threads {meta['torch_threads']}); "
+    print(f"backprop threads {bpthreads} (pool threshold {getattr(sys.modules.get('backprop.parallel'), 'min_size', None)} elements); numpy {meta['numpy']} (BLAS threads {nblas}); torch {meta['torch']} (threads {meta['torch_threads']}); "
           f"{meta['cpus']} CPUs, load {' '.join(f'{l:.2f}' for l in meta['load_avg_start'])}; clock {a.clock}; "
           f"malloc no-trim {no_trim}")
     if torch is None: print("PyTorch is not installed: no PyTorch column, no ratio.")
@@ -205,6 +206,9 @@ def main(argv=None):
                     help='wall: time.perf_counter (default); cpu: process CPU time (use with --threads 1 on a loaded machine)')
     ap.add_argument('--no-trim', action='store_true',
                     help="glibc mallopt: keep freed memory in the heap (removes page-fault cost; both contenders share it)")
+    ap.add_argument('--min-size', type=int, default=None,
+                    help="backprop.parallel.min_size: work (elements) below which backprop's pool runs inline (default: the "
+                         "library's, 2^20, under which LeNet's layers are not split; 131072 splits them)")
     ap.add_argument('--json', metavar='PATH', help='also write the results (with raw samples) to PATH')
     ap.add_argument('--profile', action='store_true', help="print a cProfile of 100 backprop steps (top 25 by own time)")
     ap.add_argument('--check-targets', action='store_true', help=f'exit 1 when backprop is slower than {TARGET}x PyTorch with 2+ threads')
