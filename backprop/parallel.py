@@ -146,15 +146,19 @@ def parallel_ufunc(f, # a numpy ufunc with one output, e.g. `np.multiply`
                    out:np.ndarray=None, # where to write the result (a new array if None)
                    **kwargs): # passed on to `f` (e.g. `dtype=`)
     "`f(*args, out=out)`, split along the leading axis of the result across the pool when it is large."
-    shape = np.broadcast_shapes(*(np.shape(a) for a in args)) if out is None else out.shape
-    n, size = (shape[0] if shape else 0), math.prod(shape)
-    if _nthreads < 2 or n < 2 or size < min_size or f.nout != 1 or getattr(_tls, 'inside', False):
-        return f(*args, **kwargs) if out is None else f(*args, out=out, **kwargs)
+    if _nthreads > 1 and f.nout == 1 and not getattr(_tls, 'inside', False):
+        b = np.broadcast(*args) if out is None else out                  # the result's shape (np.broadcast: one C call)
+        if b.size >= min_size and b.ndim and b.shape[0] > 1: return _split_ufunc(f, args, b.shape, out, kwargs)
+    return f(*args, **kwargs) if out is None else f(*args, out=out, **kwargs)
+
+def _split_ufunc(f, args, shape, out, kwargs):
+    "`parallel_ufunc`'s split: rows lo:hi of every input that has the result's leading axis, the others whole."
+    n = shape[0]
     if out is None:                                       # the result's dtype: the ufunc on zero rows
         out = np.empty(shape, f(*(a[:0] if _rows(a, n, len(shape)) else a for a in args), **kwargs).dtype)
     rows = [_rows(a, n, len(shape)) for a in args]
     def part(lo, hi): f(*(a[lo:hi] if r else a for a, r in zip(args, rows)), out=out[lo:hi], **kwargs)
-    parallel_for(part, n, size)
+    parallel_for(part, n, math.prod(shape))
     return out
 
 def parallel_copyto(dst:np.ndarray, # destination
