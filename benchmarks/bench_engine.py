@@ -446,6 +446,7 @@ def main(argv=None):
         gc.collect()        # which backprop's Python graph nodes trigger (~100 ms each, measured) but torch's C++ graph
         gc.freeze()         # doesn't; backprop is imported after the freeze, so its own objects still count
     bp = import_backprop(a.engine)
+    if a.threads and hasattr(bp[0], 'set_num_threads'): bp[0].set_num_threads(a.threads)   # backprop's pool follows --threads too
     nblas = blas_threads(a.threads)
     no_trim = malloc_no_trim() if a.no_trim else False
     if a.no_trim and not no_trim: print("note: --no-trim: mallopt is not available here (not glibc?); ignored")

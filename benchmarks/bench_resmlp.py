@@ -116,6 +116,7 @@ def main(argv=None):
     torch = be.import_torch(a.threads)
     gc.collect(); gc.freeze()
     bp = be.import_backprop()
+    if a.threads and hasattr(bp[0], 'set_num_threads'): bp[0].set_num_threads(a.threads)   # backprop's pool follows --threads too
     be.blas_threads(a.threads)
     ps, x, y = init(a.depth)
     make = lambda: [c for c in (BackpropRes(bp, ps, x, y), TorchRes(torch, ps, x, y) if torch else None, NumpyRes(ps, x, y)) if c]
