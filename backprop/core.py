@@ -245,13 +245,14 @@ def _as_t(g):
 
 def _accumulate_leaf(t, g, gin, create_graph, gs=()):
     "Add `g` into leaf `t.grad`, in place when safe: never adopting another tensor's memory, the incoming gradient `gin`, or an array the rule returned twice in `gs`."
-    shared = len(gs) > 1 and sum(x is g for x in gs) > 1
-    g = _as_t(g)
+    raw, g = g, _as_t(g)
     if t._hooks: g = _hooked(t, g)
     if g.array.dtype != t.array.dtype: g = g.to(t.array.dtype)
     if t.grad is None:
-        fresh = create_graph or (not shared and g.array.base is None and g.array is not gin and g._ctx is None and g.array.flags.writeable)
-        t.grad = g if fresh else _wrap(g.array.copy())
+        a = g.array
+        fresh = create_graph or (a.base is None and a is not gin and g._ctx is None and a.flags.writeable
+                                 and not (len(gs) > 1 and sum(x is raw for x in gs) > 1))
+        t.grad = g if fresh else _wrap(a.copy())
     elif create_graph or t.grad.requires_grad: t.grad = t.grad + g
     else: t.grad.array += g.array
 
@@ -857,6 +858,8 @@ def _inplace(name:str, # the method's name, e.g. 'add_'
 def _arith(name, npop, true_div=False):
     "`f` for an arithmetic in-place method: PyTorch's rule that the result must fit the tensor's dtype."
     def f(d, o, alpha=1):
+        if o.__class__ is np.ndarray and o.dtype == d.dtype and alpha == 1 and (d.dtype.kind == 'f' or not true_div):
+            return npop(d, o, out=d)           # the optimiser's case: same dtype, nothing to promote or check
         rt = result_type(d, np.asarray(o))
         if true_div and rt.kind in 'biu': rt = _default_dtype
         if _category(rt) > _category(d.dtype):
