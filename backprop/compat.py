@@ -636,8 +636,12 @@ _deterministic = {'on': False, 'warn_only': False}
 def use_deterministic_algorithms(mode:builtins.bool, *, warn_only:builtins.bool=False):
     "Record the request for deterministic algorithms, as `torch.use_deterministic_algorithms`; backprop's ops are deterministic either way."
     _deterministic.update(on=builtins.bool(mode), warn_only=builtins.bool(warn_only))
-def are_deterministic_algorithms_enabled()->builtins.bool: return _deterministic['on']
-def is_deterministic_algorithms_warn_only_enabled()->builtins.bool: return _deterministic['warn_only']
+def are_deterministic_algorithms_enabled()->builtins.bool:
+    "Was `use_deterministic_algorithms(True)` called (and not undone)? As `torch.are_deterministic_algorithms_enabled`."
+    return _deterministic['on']
+def is_deterministic_algorithms_warn_only_enabled()->builtins.bool:
+    "Was the request made with `warn_only=True`? As `torch.is_deterministic_algorithms_warn_only_enabled`."
+    return _deterministic['warn_only']
 
 def compile(model=None, **kwargs): # a Module or function; PyTorch's options (`mode`, `fullgraph`, ...) are accepted and ignored
     "`torch.compile` without a compiler: returns `model` unchanged (or, called without it, a decorator that does)."
