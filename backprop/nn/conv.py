@@ -279,6 +279,7 @@ class _Gather(Function):
         return y if keep is None else y * keep
     def backward(self, g): return _Scatter.apply(g, idx=self.idx, shape=self.shape, keep=self.keep, split=self.split),
 
+# %% ../../nbs/09_conv.ipynb #9252ec1
 class MaxPool2dFunction(Function):
     "Max over each window; remembers which tap won (the first maximal one), for the backward and for `indices`."
     op = 'max_pool2d'
@@ -414,6 +415,7 @@ def _avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pa
     if divisor_override is not None: A = (A / divisor_override).astype(input.dtype)
     return AvgPool2dFunction.apply(input, A=A, B=B)
 
+# %% ../../nbs/09_conv.ipynb #dfe2dc1
 def avg_pool2d(input:Tensor, # (N, C, H, W) or (C, H, W)
                kernel_size, # int or (kH, kW)
                stride=None, # int or (sH, sW); default `kernel_size`
@@ -506,6 +508,7 @@ def _check_input1d(x, who, C=None):
 def _as_2d(x:Tensor)->Tensor: return x.reshape(*x.shape[:-1], 1, x.shape[-1])     # (.., L) -> (.., 1, L)
 def _as_1d(y:Tensor)->Tensor: return y.reshape(*y.shape[:-2], y.shape[-1])         # (.., 1, L) -> (.., L)
 
+# %% ../../nbs/09_conv.ipynb #ea76bc1
 def _conv1d(input, weight, bias, stride, padding, dilation, who):
     if not isinstance(weight, Tensor) or weight.ndim != 3:
         raise ShapeError(f"{who}: weight must be a 3-d Tensor (out_channels, in_channels, kL), got shape {tuple(np.shape(weight))}")
@@ -758,6 +761,7 @@ class AxisSelectT(Function):
         return np.moveaxis(out, 0, axis)
     def backward(self, u): return AxisSelect.apply(u, idx=self.idx, axis=self.axis, n=self.n),
 
+# %% ../../nbs/09_conv.ipynb #b3ff7c1
 def _pad_index(L, before, after, mode, who):
     "Source index of each output position along one axis of length `L` (-1: a constant)."
     j = np.arange(-before, L + after)
@@ -835,6 +839,7 @@ class AxisLinear(Function):
         return np.moveaxis(np.moveaxis(x, axis, -1) @ A.T, -1, axis)
     def backward(self, g): return AxisLinear.apply(g, A=np.ascontiguousarray(self.A.T), axis=self.axis),
 
+# %% ../../nbs/09_conv.ipynb #75f87c1
 _INTERP = {'nearest': 1, 'linear': 1, 'bilinear': 2, 'trilinear': 3}
 
 def interpolate(input:Tensor, # (N, C, *spatial) with 1, 2 or 3 spatial dims
@@ -918,6 +923,7 @@ def _conv_transpose2d(input, weight, bias, stride, padding, output_padding, dila
         y = pad(y, (-p[1], op[1] - p[1], -p[0], op[0] - p[0]))
     return y if bias is None else y + bias.reshape(1, O, 1, 1)
 
+# %% ../../nbs/09_conv.ipynb #317d3c1
 def conv_transpose2d(input:Tensor, # (N, C_in, H, W) or (C_in, H, W)
                      weight:Tensor, # (C_in, C_out, kH, kW): note the order, as PyTorch
                      bias:Tensor=None, # (C_out,), or None
@@ -931,6 +937,7 @@ def conv_transpose2d(input:Tensor, # (N, C_in, H, W) or (C_in, H, W)
     if groups != 1: raise NotImplementedError(f"conv_transpose2d: only groups=1 is supported, got groups={groups}")
     return _conv_transpose2d(input, weight, bias, stride, padding, output_padding, dilation, 'conv_transpose2d')
 
+# %% ../../nbs/09_conv.ipynb #317d3c2
 class ConvTranspose2d(Module):
     "Transposed 2-d convolution layer, as `torch.nn.ConvTranspose2d` (`groups=1`, zero padding)."
     def __init__(self, in_channels:int, # C_in

@@ -104,6 +104,7 @@ def _check_rnn(who, input, hx, input_size:int, hidden_size:int, num_states:int, 
         if hx.dtype != dtype: raise ShapeError(f"{who}: hx dtype {hx.dtype} does not match the weights' dtype {dtype}")
     return batched
 
+# %% ../../nbs/11_rnn.ipynb #b2929c1
 def _stacked(x, num_layers:int, D:int, p:float, training:bool, layer)->tuple:
     "Stack `layer(x, j, reverse)` -> states (L, N, ·) for layer k, direction d (j = k·D + d): layer k reads layer k-1's states (directions concatenated), dropout `p` between layers in training. Returns (output, h_n)."
     h_n = []
@@ -170,6 +171,7 @@ def _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout,
         warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects "
                       f"num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}", stacklevel=_user_level())
 
+# %% ../../nbs/11_rnn.ipynb #33074c1
 class _RNNBase(Module):
     "What `RNN`, `LSTM` and `GRU` share, as PyTorch's `RNNBase`: the parameters (names, shapes, order, init) and settings."
     gates = 1                                        # weight blocks stacked in weight_ih / weight_hh: 4 for the LSTM, 3 for the GRU
