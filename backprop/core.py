@@ -86,8 +86,9 @@ def _wrap(data, rg=False):
 _print_options = dict(precision=4, threshold=1000, edgeitems=3, max_line_width=80, sci_mode=None)   # `bp.set_printoptions`
 def _print_kw()->dict:
     "numpy's array2string arguments for the print options (`sci_mode`: True forces scientific notation, False forbids it)."
-    *o, sci = _print_options.items(); o = dict(o); p = o['precision']
-    return {**o, 'formatter': {'float_kind': lambda v: f"{v:.{p}e}"}} if sci[1] else {**o, 'floatmode': 'maxprec_equal', 'suppress_small': sci[1] is False}
+    o = dict(_print_options); sci = o.pop('sci_mode')
+    if sci: return {**o, 'formatter': {'float_kind': lambda v, p=o['precision']: f"{v:.{p}e}"}}
+    return {**o, 'floatmode': 'maxprec_equal', 'suppress_small': sci is False}
 class Tensor:
     "An n-d array (`array`) that records the ops applied to it, for reverse-mode autodiff."
     __slots__ = ('array', 'grad', 'requires_grad', '_ctx', '_hooks', '_retain', '_vc', '_base', '__weakref__')

@@ -13,7 +13,7 @@ __all__ = ['mse_loss', 'l1_loss', 'huber_loss', 'smooth_l1_loss', 'kl_div', 'Bin
 # %% ../../nbs/12_losses.ipynb #bb1ba3c8
 import warnings
 import numpy as np
-from ..core import Tensor, Function, ShapeError, _wrap, as_tensor, is_grad_enabled, result_type, tensor_ns, numpy_ns
+from ..core import Tensor, Function, ShapeError, _wrap, as_tensor, is_grad_enabled, result_type, tensor_ns
 from ..ops import where, softmax, log_softmax, relu
 from .module import Module
 
