@@ -14,16 +14,26 @@ order that rotates from one repetition to the next, so slow drifts in machine lo
     `no_grad` (the same in PyTorch). `--bp-path both` times both backprop paths as two contenders.
     PyTorch does the same with `torch.nn.functional`; numpy is explicit forward/backward with the fused
     softmax-cross-entropy gradient (the BLAS floor: the same matrix products and nothing else).
+    tape: the same step on `tape.py`, a featureless reverse-mode tape (below), with its fused `linear` and
+    `cross_entropy`, and the update on its plain ndarrays.
 (b) per-op overhead on tiny arrays: a chain of 1,000 elementwise ops on shape (8,) (the mix
     `h*w, h+b, tanh(h)` repeated, and a pure `h*w` chain), forward + backward of `h.sum()`, reported in
     microseconds per op. w ~ 1 + 0.01 N(0,1) and b ~ 0.01 N(0,1) are constants; h0 requires grad.
     A numpy chain without autodiff bookkeeping (forward ufuncs + hand-written reverse loop) is the floor.
 
+The contender 'tape' (both benchmarks) runs the same loop on `benchmarks/tape.py`: the leanest reverse-mode autodiff
+in Python, one `__slots__` node and one output object per op and a single topological sweep, with none of
+backprop's features (no version counters, hooks, checks, grad modes or create_graph; its docstring lists them). It
+is a bound, not a competitor: its time is what any engine with a Python node per op pays at least, so backprop's
+ratio to it is the price of backprop's features. It is verified like the others and reported under `targets:` as
+[info] lines, never judged.
+
 Reported per benchmark and contender: the median over repetitions, the min-max, the ratio of medians to
 PyTorch, and the median [min-max] of the per-repetition (paired) ratios. Targets (issue 12, printed under
 `targets:` as PASS/MISS with the same-run ratio of medians): with --threads 1, MLP step at batch 256 and 32
 <= 0.85x PyTorch; with 2+ threads, batch 256 <= 1.0x; the mul/add/tanh per-op chain <= 0.5x PyTorch; and each
-backprop workload <= 1.15x the hand-written numpy floor of the same run.
+backprop workload <= 1.15x the hand-written numpy floor of the same run. Only backprop is judged; the tape's ratios
+to PyTorch and backprop's ratio to the tape are printed as [info].
 
 Noise. The timed process is the same for all contenders (same allocator and thread pools). OpenBLAS's idle workers
 are told to stop busy-waiting after ~2^20 cycles (OPENBLAS_THREAD_TIMEOUT=20, unless set) and each timed block starts
@@ -48,6 +58,8 @@ os.environ.setdefault('OPENBLAS_THREAD_TIMEOUT', '20')
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tape                        # benchmarks/tape.py: the featureless tape contender
 LR = 0.01
 SIZES = (784, 512, 512, 10)
 CHAIN = 1000
@@ -210,6 +222,24 @@ class BackpropMLP:
         return loss.item()
     def params(self): return [p.array.copy() for p in self.ps]
 
+class TapeMLP:
+    "The same step on the featureless tape (`tape.py`): its fused linear and cross-entropy, SGD on its plain ndarrays."
+    name = 'tape'
+    def __init__(self, params, x, y):
+        self.ps = [tape.Var(p.copy(), True) for p in params]
+        self.x, self.y = tape.Var(x), y
+    def step(self):
+        W1, b1, W2, b2, W3, b3 = self.ps
+        h = tape.linear(self.x, W1, b1).relu()
+        h = tape.linear(h, W2, b2).relu()
+        loss = tape.cross_entropy(tape.linear(h, W3, b3), self.y)
+        loss.backward()
+        for p in self.ps:
+            p.array -= LR * p.grad
+            p.grad = None
+        return float(loss.array)
+    def params(self): return [p.array.copy() for p in self.ps]
+
 def verify_mlp(contenders, params0, batch):
     "One step from the same start: losses and weight updates must agree, or the benchmark is meaningless."
     ref = next((c for c in contenders if c.name == 'pytorch'), contenders[0])
@@ -269,6 +299,15 @@ class TorchChain(BackpropChain):
         self.h0, self.w, self.b = torch.tensor(h0, requires_grad=True), torch.tensor(w), torch.tensor(b)
         self.kind = kind
     def _np(self, t): return t.detach().numpy()
+
+class TapeChain(BackpropChain):
+    "The same chain on the featureless tape (`tape.py`); it inherits `run`, so it times the same loop too."
+    name = 'tape'
+    def __init__(self, kind):
+        h0, w, b = chain_consts()
+        self.h0, self.w, self.b = tape.Var(h0, True), tape.Var(w), tape.Var(b)
+        self.kind = kind
+    def _np(self, t): return t if isinstance(t, np.ndarray) else t.array     # the tape's gradients are plain ndarrays
 
 class NumpyChain:
     "The floor: the same ufunc calls forward, the hand-written derivatives backward, no graph."
@@ -348,7 +387,8 @@ def timed_chain(c):
 def target_verdicts(results, threads, have_torch):
     """Issue 12's goals as [(text, ok)], each a same-run ratio of medians: the MLP step <= 0.85x PyTorch at batch 256
     and 32 with 1 thread (<= 1.0x at batch 256 with 2+ threads); the mul/add/tanh per-op chain (fwd+bwd) <= 0.5x
-    PyTorch; and every backprop workload <= 1.15x the hand-written numpy floor of the same run."""
+    PyTorch; and every backprop workload <= 1.15x the hand-written numpy floor of the same run. The featureless tape's
+    ratios (to PyTorch, to the floor) and backprop's ratio to the tape come as [info] lines (ok None): a bound, not a goal."""
     out = []
     one = threads == 1
     mlp_goals = {256: TARGET_MLP_1T, 32: TARGET_MLP_1T} if one else {256: TARGET_MLP_2T}
@@ -365,6 +405,13 @@ def target_verdicts(results, threads, have_torch):
             if 'numpy' in summ:
                 r = o['median'] / summ['numpy']['median']
                 out.append((f"MLP step b={batch}, {tlabel}: {name} {r:.2f}x numpy floor (goal <= {TARGET_FLOOR}x)", r <= TARGET_FLOOR))
+            if 'tape' in summ:
+                out.append((f"MLP step b={batch}, {tlabel}: {name} / tape {o['median'] / summ['tape']['median']:.2f}x", None))
+        if 'tape' in summ:
+            t = summ['tape']
+            vs = [f"{t['ratio']:.2f}x PyTorch"] if have_torch else []
+            if 'numpy' in summ: vs.append(f"{t['median'] / summ['numpy']['median']:.2f}x numpy floor")
+            out.append((f"MLP step b={batch}, {tlabel}: featureless tape {', '.join(vs)}", None))
     for kind in ('mix', 'mul'):
         key = f"per_op_{kind}"
         if key not in results: continue
@@ -380,6 +427,15 @@ def target_verdicts(results, threads, have_torch):
             r = o['median'] / summ['numpy']['median']
             out.append((f"per-op chain ({kind}): backprop {r:.1f}x numpy floor (goal <= {TARGET_FLOOR}x{'' if kind == 'mix' else ', shown'})",
                         (r <= TARGET_FLOOR) if kind == 'mix' else None))
+        if 'tape' in summ:
+            t, parts = summ['tape'], results[key]['summary']
+            if have_torch:
+                goal = f" (goal <= {TARGET_CHAIN}x)" if kind == 'mix' else ''
+                out.append((f"per-op chain ({kind}), fwd+bwd: featureless tape {t['ratio']:.2f}x PyTorch{goal}: "
+                            f"the floor of any engine with a Python node per op", None))
+            fb = ', '.join(f"{p} {parts[p]['backprop']['median'] / parts[p]['tape']['median']:.2f}x" for p in ('forward', 'backward'))
+            out.append((f"per-op chain ({kind}): backprop / tape {o['median'] / t['median']:.2f}x ({fb}): "
+                        f"the price of backprop's features over a bare Python graph", None))
     return out
 
 def summarise(samples, key=None, scale=1.0):
@@ -475,7 +531,8 @@ def main(argv=None):
         for batch in (256, 32):
             x, y = make_batch(batch)
             make = lambda: [BackpropMLP(bp, params0, x, y, path, name) for path, name in bp_paths] + \
-                           [c for c in (TorchMLP(torch, params0, x, y) if torch else None, NumpyMLP(params0, x, y)) if c is not None]
+                           [c for c in (TorchMLP(torch, params0, x, y) if torch else None, TapeMLP(params0, x, y),
+                                        NumpyMLP(params0, x, y)) if c is not None]
             cs = make()
             losses = verify_mlp(cs, params0, batch)
             print(f"MLP batch {batch}: verified one step, losses " + ', '.join(f'{k} {v:.7f}' for k, v in losses.items()), flush=True)
@@ -488,7 +545,8 @@ def main(argv=None):
                                                  backprop_paths={c.name: c.path for c in cs if c.name.startswith('backprop')}, summary=s)
     if a.only in (None, 'ops'):
         for kind, label in (('mix', 'mul/add/tanh'), ('mul', 'mul only')):
-            make = lambda: [c for c in (BackpropChain(bp, kind), TorchChain(torch, kind) if torch else None, NumpyChain(kind)) if c is not None]
+            make = lambda: [c for c in (BackpropChain(bp, kind), TorchChain(torch, kind) if torch else None, TapeChain(kind),
+                                        NumpyChain(kind)) if c is not None]
             verify_chain(make(), kind)
             cs = make()
             samples, inner, _ = interleaved(cs, timed_chain, reps, block, warmup=2)
