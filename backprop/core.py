@@ -65,7 +65,7 @@ class tensor_ns:
 
 class numpy_ns:
     "Backward rules on ndarrays: the first-order backward, one numpy call per step of the rule."
-    inputs = staticmethod(lambda node: tuple([t.array for t in node.inputs]))
+    inputs = staticmethod(lambda node: (lambda ins: (ins[0].array, ins[1].array) if len(ins) == 2 else tuple([t.array for t in ins]))(node.inputs))
     out = staticmethod(lambda node: node.out().array)
     call = staticmethod(lambda f, *args, **kwargs: f.forward(_new(f), *args, **kwargs))
     const = staticmethod(lambda a: a)
@@ -246,6 +246,9 @@ def _as_t(g):
 
 def _accumulate_leaf(t, g, gin, create_graph, gs=()):
     "Add `g` into leaf `t.grad`, in place when safe: never adopting another tensor's memory, the incoming gradient `gin`, or an array the rule returned twice in `gs`."
+    if t.grad is None and g.__class__ is np.ndarray and not (t._hooks or create_graph) and g.dtype == t.array.dtype:
+        fresh = g.base is None and g is not gin and g.flags.writeable and (len(gs) < 2 or sum(x is g for x in gs) < 2)
+        t.grad = _wrap(g if fresh else g.copy()); return          # the first-order common case, checked cheaply first
     raw, g = g, _as_t(g)
     if t._hooks: g = _hooked(t, g)
     if g.array.dtype != t.array.dtype: g = g.to(t.array.dtype)

@@ -24,7 +24,7 @@ from . import init
 # %% ../../nbs/08_layers.ipynb #41897afa
 def _fold_lead(a):
     "(*, n) -> (M, n), M the product of the leading sizes (explicit, so that n = 0 works: reshape(-1, 0) is ambiguous)."
-    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+    return a if a.ndim == 2 else a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 class LinearFunction(Function):
     "$Y = XW^\\top + b$ over any leading dims as one matrix product; VJP $\\bar X = \\bar Y W$, $\\bar W = \\bar Y^\\top X$, $\\bar b = \\sum \\bar Y$."
@@ -32,11 +32,11 @@ class LinearFunction(Function):
     def forward(self, x, W, b=None):
         y = _fold_lead(x) @ W.T                       # fold the leading dims: one GEMM
         if b is not None: y = np.add(y, b, out=y) if y.dtype == b.dtype else y + b   # in place: y is our own
-        return y.reshape(*x.shape[:-1], W.shape[0])
+        return y if x.ndim == 2 else y.reshape(*x.shape[:-1], W.shape[0])
     def backward(self, g, xp=tensor_ns):
         x, W = xp.inputs(self)[:2]
         g2 = _fold_lead(g)                            # (M, out): leading dims folded
-        gx = (g2 @ W).reshape(x.shape) if self.needs(0) else None                 # X̄ = Ȳ W
+        gx = (g2 @ W if g.ndim == 2 else (g2 @ W).reshape(x.shape)) if self.needs(0) else None   # X̄ = Ȳ W
         gW = g2.T @ _fold_lead(x) if self.needs(1) else None                      # W̄ = Ȳᵀ X
         if len(self.inputs) == 2: return gx, gW
         return gx, gW, (g2.sum(0) if self.needs(2) else None)                     # b̄ = Σ Ȳ
@@ -51,8 +51,8 @@ def linear(input:Tensor, # (*, in_features)
           )->Tensor: # (*, out_features)
     "$y = xW^\\top + b$ on the last dim, as `torch.nn.functional.linear`."
     _float_input('linear', input)
-    ok = weight.ndim == 2 and input.ndim >= 1 and input.shape[-1] == weight.shape[1]
-    if not ok or (bias is not None and bias.shape != (weight.shape[0],)):
+    xs, ws = input.array.shape, weight.array.shape          # (arrays read once: this check runs on every call)
+    if len(ws) != 2 or not xs or xs[-1] != ws[1] or (bias is not None and bias.array.shape != ws[:1]):
         b = '' if bias is None else f" and bias shape {bias.shape}"
         raise ShapeError(f"linear: input shape {input.shape} does not fit weight shape {weight.shape}{b} "
                          "(expected input (*, in_features), weight (out_features, in_features), bias (out_features,))")
