@@ -233,8 +233,7 @@ def _toposort(roots):
             if p is None: continue
             if p in pending: pending[p] += 1
             else: pending[p] = 1; stack.append(p)
-    # roots consumed by other roots wait for them
-    return pending, routes
+    return pending, routes                              # (roots consumed by other roots wait for them)
 
 def _freed(node):
     return RuntimeError(f"backward: trying to backward through the graph a second time ({node!r} was freed); "
@@ -247,8 +246,8 @@ def _as_t(g):
 def _accumulate_leaf(t, g, gin, create_graph, gs=()):
     "Add `g` into leaf `t.grad`, in place when safe: never adopting another tensor's memory, the incoming gradient `gin`, or an array the rule returned twice in `gs`."
     if t.grad is None and g.__class__ is np.ndarray and not (t._hooks or create_graph) and g.dtype == t.array.dtype:
-        fresh = g.base is None and g is not gin and g.flags.writeable and (len(gs) < 2 or sum(x is g for x in gs) < 2)
-        t.grad = _wrap(g if fresh else g.copy()); return          # the first-order common case, checked cheaply first
+        t.grad = _wrap(g if g.base is None and g is not gin and g.flags.writeable and (len(gs) < 2 or sum(x is g for x in gs) < 2)
+                       else g.copy()); return                     # the first-order common case, checked cheaply first
     raw, g = g, _as_t(g)
     if t._hooks: g = _hooked(t, g)
     if g.array.dtype != t.array.dtype: g = g.to(t.array.dtype)
