@@ -65,7 +65,7 @@ class tensor_ns:
 
 class numpy_ns:
     "Backward rules on ndarrays: the first-order backward, one numpy call per step of the rule."
-    inputs = staticmethod(lambda node: (lambda ins: (ins[0].array, ins[1].array) if len(ins) == 2 else tuple([t.array for t in ins]))(node.inputs))
+    inputs = staticmethod(lambda node: ((ins[0].array, ins[1].array) if len(ins := node.inputs) == 2 else tuple([t.array for t in ins])))
     out = staticmethod(lambda node: node.out().array)
     call = staticmethod(lambda f, *args, **kwargs: f.forward(_new(f), *args, **kwargs))
     const = staticmethod(lambda a: a)
