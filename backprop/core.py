@@ -226,7 +226,7 @@ def _toposort(roots):
         n = len(ins) if v is not None else 0            # (a node made by hand may lack versions)
         if n == 2: moved = ins[0]._vc[0] != v[0] or ins[1]._vc[0] != v[1]
         elif n == 1: moved = ins[0]._vc[0] != v[0]
-        else: moved = n > 2 and any(t._vc[0] != k for t, k in zip(ins, v))
+        else: moved = n > 2 and tuple([t._vc[0] for t in ins]) != v
         if moved: ins = routes[node] = _moved(node)     # modified in place since recorded: see below
         for t in ins:
             p = t._ctx
