@@ -20,7 +20,7 @@ was 0.62x when the issue was written). Only backprop is judged (PASS/MISS); the 
 backprop's ratio to the tape are printed as [info] lines under `targets:`.
 
 Usage: python benchmarks/bench_resmlp.py [--depth 1000] [--threads 1] [--clock wall|cpu] [--reps N] [--quick]
-       [--json PATH] [--check-targets]
+       [--json PATH] [--check-targets] [--engine DIR]
 
 Only the verified first step uses lr 0.01; the timed steps use lr 0 (the same work), since hundreds of steps on one
 batch would otherwise diverge to inf/nan.
@@ -129,12 +129,13 @@ def main(argv=None):
     ap.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
                     help='wall: time.perf_counter (default); cpu: process CPU time (robust on a loaded machine; use with --threads 1)')
     ap.add_argument('--check-targets', action='store_true', help='exit 1 when the target is missed')
+    ap.add_argument('--engine', metavar='DIR', help="import `backprop` from DIR instead of this checkout (e.g. a copy of an older commit's package, for before/after)")
     a = ap.parse_args(argv)
     reps, block = a.reps or (3 if a.quick else 15), (0.2 if a.quick else 1.0)
     be.clock = time.process_time if a.clock == 'cpu' else time.perf_counter
     torch = be.import_torch(a.threads)
     gc.collect(); gc.freeze()
-    bp = be.import_backprop()
+    bp = be.import_backprop(a.engine)
     if a.threads and hasattr(bp[0], 'set_num_threads'): bp[0].set_num_threads(a.threads)   # backprop's pool follows --threads too
     be.blas_threads(a.threads)
     ps, x, y = init(a.depth)
