@@ -33,8 +33,8 @@ class Function:
             if hook is not None: return hook(cls, args, kwargs)
         ctx = _new(cls)
         try:                                             # unrolled for the one- and two-input ops that dominate
-            if len(args) == 2: data = ctx.forward(args[0].array, args[1].array, **kwargs)
-            elif len(args) == 1: data = ctx.forward(args[0].array, **kwargs)
+            if len(args) == 2: data = ctx.forward(args[0].array, args[1].array, **kwargs) if kwargs else ctx.forward(args[0].array, args[1].array)
+            elif len(args) == 1: data = ctx.forward(args[0].array, **kwargs) if kwargs else ctx.forward(args[0].array)
             else: data = ctx.forward(*[a.array for a in args], **kwargs)
         except (ValueError, IndexError, TypeError) as e: raise _op_error(cls.op, [a.array for a in args], e) from None
         if anomaly: _anomaly_forward(ctx, data)
