@@ -58,7 +58,7 @@ class BackpropLeNet:
     name = 'backprop'
     def __init__(self, x, y, seed=0):
         import backprop.core as core, backprop.ops as ops
-        from backprop.nn.module import Module, Parameter
+        from backprop.nn.module import Parameter
         from backprop.nn.conv import Conv2d, MaxPool2d
         self.core, self.ops = core, ops
         try: from backprop.nn.layers import Linear, ReLU, Flatten

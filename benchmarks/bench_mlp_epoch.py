@@ -191,7 +191,7 @@ def main(argv=None):
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), {os.cpu_count()} CPUs, {a.reps} interleaved repetitions, "
           f"{a.warmup} warm-up epochs each")
-    print(f"verified: one epoch from the same weights gives mean losses "
+    print("verified: one epoch from the same weights gives mean losses "
           + ', '.join(f"{n} {l:.6f}" for n, l in losses.items()) + " and weights equal to 1e-4")
     print()
     print(fmt(head)); print('  '.join('-' * n for n in w))
